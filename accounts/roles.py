@@ -1,0 +1,33 @@
+"""Roles are Django groups: `warehouse` and `auditor`; a signed-in user in neither group
+is a customer; superusers administer and hold every role."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    WAREHOUSE = "warehouse"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+GROUP_ROLES = (Role.WAREHOUSE, Role.AUDITOR)
+
+
+def roles_of(user) -> frozenset[str]:
+    """The user's roles, read once per request (cached on the user object)."""
+    if not user or not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_roles_cache", None)
+    if cached is None:
+        if user.is_superuser:
+            cached = frozenset(Role)
+        else:
+            groups = set(user.groups.values_list("name", flat=True)).intersection(GROUP_ROLES)
+            cached = frozenset(groups or {Role.CUSTOMER})
+        user._roles_cache = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    return not roles_of(user).isdisjoint(roles)

@@ -1,0 +1,75 @@
+"""The one place where errors become HTTP responses: ``{"code", "detail", ...}``."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from core import exceptions as domain
+
+logger = logging.getLogger(__name__)
+
+# Domain error class -> HTTP status. The most specific class listed wins (MRO order).
+DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
+    domain.DomainError: status.HTTP_400_BAD_REQUEST,
+    domain.InvalidInput: status.HTTP_400_BAD_REQUEST,
+    domain.NotFound: status.HTTP_404_NOT_FOUND,
+    domain.Conflict: status.HTTP_409_CONFLICT,
+    domain.IdempotencyKeyReused: status.HTTP_422_UNPROCESSABLE_ENTITY,
+}
+
+
+def domain_status(exc: domain.DomainError) -> int:
+    for klass in type(exc).__mro__:
+        if klass in DOMAIN_STATUS:
+            return DOMAIN_STATUS[klass]
+    return status.HTTP_400_BAD_REQUEST
+
+
+def error_body(code: str, detail: str, **extra) -> dict:
+    return {"code": code, "detail": detail, **extra}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, domain.DomainError):
+        return Response(error_body(exc.code, exc.detail, **exc.data), status=domain_status(exc))
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("database unavailable: %s", exc)
+        return Response(
+            error_body("database_unavailable", "The database is unavailable; retry later."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    elif isinstance(exc, DatabaseError):
+        return None  # a bug: let it surface as a logged 500
+    if not isinstance(exc, exceptions.APIException):
+        return None
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+
+    if isinstance(exc, exceptions.ValidationError):
+        body = error_body("invalid", "Invalid input.", errors=_field_errors(exc.detail))
+    else:
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        body = error_body(code, str(exc.detail))
+    return Response(body, status=exc.status_code, headers=headers)
+
+
+def _field_errors(detail):
+    """ValidationError details as plain strings: {"field": ["message", ...]} or a list."""
+    if isinstance(detail, dict):
+        return {key: _field_errors(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_field_errors(item) for item in detail]
+    return str(detail)
