@@ -27,6 +27,9 @@ class LoginApi(APIView):
         token = serializers.CharField()
         expiry = serializers.DateTimeField()
 
+    def get_authenticate_header(self, request):
+        return "Token"  # so that bad credentials are a 401, not a 403
+
     @extend_schema(request=LoginInput, responses={200: OutputSerializer}, auth=[])
     def post(self, request):
         data = LoginInput(data=request.data)

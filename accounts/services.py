@@ -9,8 +9,9 @@ User = get_user_model()
 
 
 @transaction.atomic
-def user_create(*, username: str, password: str, role: Role = Role.CUSTOMER,
-                email: str = "") -> User:
+def user_create(
+    *, username: str, password: str, role: Role = Role.CUSTOMER, email: str = ""
+) -> User:
     """Create a user with one role, or give an existing user that role and password.
 
     Writes the user and its group membership. Raises Group.DoesNotExist if the role

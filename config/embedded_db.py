@@ -86,7 +86,9 @@ def _pg_bin_dir() -> Path:
         return Path(found).parent
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
-        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+        key=lambda p: (
+            int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0
+        ),
     )
     if candidates:
         return Path(candidates[-1]).parent
@@ -120,13 +122,29 @@ def _start_with_pg_ctl() -> tuple[str, int]:
             shutil.chown(pgdata, "postgres", "postgres")
             os.chmod(DATA_DIR, 0o755)
         _run_as_owner(
-            [str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
-             "--encoding=UTF8"]
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+            ]
         )
     if not (pgdata / "postmaster.pid").exists() or _status(bin_dir, pgdata) != 0:
         _run_as_owner(
-            [str(bin_dir / "pg_ctl"), "-D", str(pgdata), "-w", "-l", str(pgdata / "log"),
-             "-o", f"-c listen_addresses='' -k {pgdata} -p {port}", "start"]
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(pgdata),
+                "-w",
+                "-l",
+                str(pgdata / "log"),
+                "-o",
+                f"-c listen_addresses='' -k {pgdata} -p {port}",
+                "start",
+            ]
         )
     return str(pgdata), port
 
@@ -141,8 +159,9 @@ def _status(bin_dir: Path, pgdata: Path) -> int:
 def _ensure_database(host: str, port: int) -> None:
     import psycopg
 
-    with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres",
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        host=host, port=port, user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
@@ -169,4 +188,6 @@ if __name__ == "__main__":
         stop()
     else:
         settings = database_settings()
-        print(f"postgres://postgres@/{settings['NAME']}?host={settings['HOST']}&port={settings['PORT']}")
+        print(
+            f"postgres://postgres@/{settings['NAME']}?host={settings['HOST']}&port={settings['PORT']}"
+        )

@@ -49,8 +49,10 @@ def idempotent(view_method):
         fingerprint = _request_hash(request)
         with transaction.atomic():
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)",
-                               [_advisory_lock_id(request.user.pk, key)])
+                cursor.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s)",
+                    [_advisory_lock_id(request.user.pk, key)],
+                )
                 if not cursor.fetchone()[0]:
                     raise IdempotencyKeyInUse()
             # A separate statement after the lock, so its snapshot sees a record that
@@ -59,14 +61,17 @@ def idempotent(view_method):
             if record is not None:
                 if record.request_hash != fingerprint:
                     raise IdempotencyKeyReused()
-                response = HttpResponse(record.response_body, status=record.status_code,
-                                        content_type="application/json")
+                response = HttpResponse(
+                    record.response_body, status=record.status_code, content_type="application/json"
+                )
                 response["Idempotent-Replayed"] = "true"
                 return response
             response = view_method(self, request, *args, **kwargs)
             if 200 <= response.status_code < 300:
                 IdempotencyKey.objects.create(
-                    user=request.user, key=key, request_hash=fingerprint,
+                    user=request.user,
+                    key=key,
+                    request_hash=fingerprint,
                     status_code=response.status_code,
                     response_body=JSONRenderer().render(response.data).decode(),
                 )

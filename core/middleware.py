@@ -23,8 +23,10 @@ class RequestSizeLimitMiddleware:
             )
         if length > self.limit:
             return JsonResponse(
-                {"code": "request_too_large",
-                 "detail": f"The request body is over {self.limit} bytes."},
+                {
+                    "code": "request_too_large",
+                    "detail": f"The request body is over {self.limit} bytes.",
+                },
                 status=413,
             )
         return self.get_response(request)

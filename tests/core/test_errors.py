@@ -1,0 +1,69 @@
+import pytest
+from django.db import OperationalError
+
+from core import exceptions
+from core.exception_handler import exception_handler
+
+pytestmark = pytest.mark.django_db
+
+
+def test_unknown_api_url_is_a_json_404(customer):
+    response = customer.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "detail": "Not found."}
+
+
+def test_malformed_json_is_a_400(anon):
+    response = anon.post("/api/v1/auth/login/", data="{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+
+
+def test_wrong_content_type_is_a_415(anon):
+    response = anon.post("/api/v1/auth/login/", data="username=a", content_type="text/plain")
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+
+
+def test_huge_body_is_a_413(anon, settings):
+    body = '{"username": "' + "x" * 2_000_000 + '"}'
+    response = anon.post("/api/v1/auth/login/", data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
+
+
+def test_field_errors_are_listed(anon):
+    response = anon.post("/api/v1/auth/login/", {"username": "a"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "invalid",
+        "detail": "Invalid input.",
+        "errors": {"password": ["This field is required."]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (exceptions.DomainError(), 400),
+        (exceptions.InvalidInput("bad"), 400),
+        (exceptions.NotFound(), 404),
+        (exceptions.Conflict("busy"), 409),
+        (exceptions.IdempotencyKeyInUse(), 409),
+        (exceptions.IdempotencyKeyReused(), 422),
+        (OperationalError("gone"), 503),
+    ],
+)
+def test_each_error_maps_to_one_status_and_code(error, status):
+    response = exception_handler(error, {})
+    assert response.status_code == status
+    assert set(response.data) >= {"code", "detail"}
+
+
+def test_domain_error_data_is_part_of_the_body():
+    error = exceptions.Conflict("short", lines=[{"product": 1}])
+    assert exception_handler(error, {}).data == {
+        "code": "conflict",
+        "detail": "short",
+        "lines": [{"product": 1}],
+    }
