@@ -14,8 +14,8 @@ def user_create(
 ) -> User:
     """Create a user with one role, or give an existing user that role and password.
 
-    Writes the user and its group membership. Raises Group.DoesNotExist if the role
-    groups were not migrated.
+    Writes the user and its group membership (the role groups are made by a migration;
+    get_or_create keeps this working on a database flushed by tests).
     """
     user, _ = User.objects.get_or_create(username=username, defaults={"email": email})
     user.set_password(password)
@@ -23,7 +23,7 @@ def user_create(
     user.save()
     user.groups.remove(*Group.objects.filter(name__in=GROUP_ROLES))
     if role in GROUP_ROLES:
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
 
 

@@ -1,5 +1,6 @@
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
@@ -52,3 +53,38 @@ def auditor(db):
 @pytest.fixture
 def admin_client_api(db):
     return client_for(UserFactory(role=Role.ADMIN))
+
+
+@pytest.fixture
+def committed_db(transactional_db, django_db_blocker):
+    """A database whose writes are committed, for tests with several connections
+    (threads, processes).
+
+    Django empties the tables after such a test with one TRUNCATE, which the ledger's
+    append-only trigger refuses; so the trigger is switched off for that teardown only
+    and switched on again before the next test that uses the database.
+    """
+    _enable_truncate_guard()
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE ledger_movement DISABLE TRIGGER ledger_movement_no_truncate")
+    _truncate_guard_disabled[0] = True
+
+
+_truncate_guard_disabled = [False]
+
+
+def _enable_truncate_guard():
+    if _truncate_guard_disabled[0]:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE ledger_movement ENABLE TRIGGER ledger_movement_no_truncate")
+        _truncate_guard_disabled[0] = False
+
+
+@pytest.fixture(autouse=True)
+def _truncate_guard_on(request, django_db_blocker):
+    """Every test starts with the ledger's TRUNCATE trigger enabled (see committed_db)."""
+    if _truncate_guard_disabled[0] and "committed_db" not in request.fixturenames:
+        with django_db_blocker.unblock():
+            _enable_truncate_guard()
+    yield

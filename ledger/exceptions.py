@@ -1,0 +1,18 @@
+from core.exceptions import Conflict, InvalidInput
+
+
+class InsufficientStock(Conflict):
+    """A posting would take on-hand below zero. ``lines`` lists, for each short product,
+    the quantity asked for and the quantity available."""
+
+    code = "insufficient_stock"
+    detail = "Not enough stock."
+
+    def __init__(self, lines: list[dict], detail: str | None = None) -> None:
+        super().__init__(detail, lines=lines)
+        self.lines = lines
+
+
+class InvalidQuantity(InvalidInput):
+    code = "invalid_quantity"
+    detail = "The quantity is not valid for this movement."
