@@ -23,14 +23,14 @@ class LoginApi(APIView):
     throttle_scope = "login"
     throttle_classes = (ScopedRateThrottle,)
 
-    class OutputSerializer(serializers.Serializer):
+    class LoginOutput(serializers.Serializer):
         token = serializers.CharField()
         expiry = serializers.DateTimeField()
 
     def get_authenticate_header(self, request):
         return "Token"  # so that bad credentials are a 401, not a 403
 
-    @extend_schema(request=LoginInput, responses={200: OutputSerializer}, auth=[])
+    @extend_schema(request=LoginInput, responses={200: LoginOutput}, auth=[])
     def post(self, request):
         data = LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -41,16 +41,16 @@ class LoginApi(APIView):
         return Response(self.render(token, instance))
 
     def render(self, token, instance) -> dict:
-        return self.OutputSerializer({"token": token, "expiry": instance.expiry}).data
+        return self.LoginOutput({"token": token, "expiry": instance.expiry}).data
 
 
 class LegacyLoginApi(LoginApi):
     """The original version's login: ``{"token": ...}``."""
 
-    class OutputSerializer(serializers.Serializer):
+    class LegacyLoginOutput(serializers.Serializer):
         token = serializers.CharField()
 
-    @extend_schema(request=LoginInput, responses={200: OutputSerializer}, auth=[])
+    @extend_schema(request=LoginInput, responses={200: LegacyLoginOutput}, auth=[])
     def post(self, request):
         return super().post(request)
 

@@ -20,13 +20,18 @@ def roles_of(user) -> frozenset[str]:
         return frozenset()
     cached = getattr(user, "_roles_cache", None)
     if cached is None:
-        if user.is_superuser:
-            cached = frozenset(Role)
-        else:
-            groups = set(user.groups.values_list("name", flat=True)).intersection(GROUP_ROLES)
-            cached = frozenset(groups or {Role.CUSTOMER})
-        user._roles_cache = cached
+        cached = remember_roles(user, user.groups.values_list("name", flat=True))
     return cached
+
+
+def remember_roles(user, group_names) -> frozenset[str]:
+    """Cache the roles given by ``group_names`` on ``user`` (read with the token)."""
+    if user.is_superuser:
+        roles = frozenset(Role)
+    else:
+        roles = frozenset(set(group_names).intersection(GROUP_ROLES) or {Role.CUSTOMER})
+    user._roles_cache = roles
+    return roles
 
 
 def has_role(user, *roles: str) -> bool:

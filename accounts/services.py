@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts.roles import GROUP_ROLES, Role
@@ -28,7 +29,10 @@ def user_create(
 
 
 def token_create(*, user) -> tuple[str, AuthToken]:
-    """Issue a token; only its hash is stored. Returns (token, its record)."""
+    """Issue a token; only its hash is stored. Returns (token, its record).
+
+    Also deletes the user's expired tokens, so requests never have to."""
+    AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
     instance, token = AuthToken.objects.create(user=user)
     return token, instance
 

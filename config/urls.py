@@ -6,6 +6,8 @@ from core import views as core_views
 
 api_v1 = [
     path("auth/", include("accounts.urls")),
+    path("", include("catalog.urls")),
+    path("", include("ledger.urls")),
 ]
 
 urlpatterns = [

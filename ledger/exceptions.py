@@ -1,4 +1,4 @@
-from core.exceptions import Conflict, InvalidInput
+from core.exceptions import Conflict, InvalidInput, NotFound
 
 
 class InsufficientStock(Conflict):
@@ -16,3 +16,8 @@ class InsufficientStock(Conflict):
 class InvalidQuantity(InvalidInput):
     code = "invalid_quantity"
     detail = "The quantity is not valid for this movement."
+
+
+class MovementNotFound(NotFound):
+    code = "movement_not_found"
+    detail = "No such movement."

@@ -1,0 +1,78 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import ReadOrWarehouseWrites
+from accounts.roles import Role, has_role
+from catalog.filters import ProductFilter
+from catalog.models import Product
+from catalog.selectors import product_get, product_list
+from catalog.services import product_create, product_update
+from core.pagination import PageNumberPagination
+
+
+class ProductOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    reorder_level = serializers.IntegerField()
+    is_active = serializers.BooleanField()
+    on_hand = serializers.IntegerField()
+    low_stock = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ProductInput(serializers.ModelSerializer):
+    """Validates catalogue fields, including sku and name uniqueness (a 400, not a 500)."""
+
+    class Meta:
+        model = Product
+        fields = ("sku", "name", "description", "price", "reorder_level", "is_active")
+
+
+def _catalogue_for_customers(request) -> bool:
+    """Customers browse the active catalogue; staff and auditors also see archived items."""
+    return not has_role(request.user, Role.WAREHOUSE, Role.AUDITOR)
+
+
+class ProductListCreateApi(APIView):
+    permission_classes = (ReadOrWarehouseWrites,)
+    filterset_class = ProductFilter  # documents the query parameters in the schema
+
+    @extend_schema(responses=ProductOutput(many=True), filters=True)
+    def get(self, request):
+        products = product_list(filters=request.query_params,
+                                active_only=_catalogue_for_customers(request))
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(products, request, view=self)
+        return paginator.get_paginated_response(ProductOutput(page, many=True).data)
+
+    @extend_schema(request=ProductInput, responses={201: ProductOutput})
+    def post(self, request):
+        data = ProductInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        product = product_create(**data.validated_data)
+        product = product_get(product_id=product.id)
+        return Response(ProductOutput(product).data, status=status.HTTP_201_CREATED)
+
+
+class ProductDetailApi(APIView):
+    permission_classes = (ReadOrWarehouseWrites,)
+
+    @extend_schema(responses=ProductOutput)
+    def get(self, request, product_id: int):
+        product = product_get(product_id=product_id,
+                              active_only=_catalogue_for_customers(request))
+        return Response(ProductOutput(product).data)
+
+    @extend_schema(request=ProductInput(partial=True), responses=ProductOutput)
+    def patch(self, request, product_id: int):
+        product = product_get(product_id=product_id)
+        data = ProductInput(product, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        product_update(product=product, **data.validated_data)
+        return Response(ProductOutput(product_get(product_id=product_id)).data)

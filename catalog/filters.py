@@ -1,0 +1,21 @@
+import django_filters
+from django.db.models import Q
+
+from catalog.models import Product
+
+
+class ProductFilter(django_filters.FilterSet):
+    search = django_filters.CharFilter(method="filter_search", help_text="name or sku contains")
+    is_active = django_filters.BooleanFilter()
+    low_stock = django_filters.BooleanFilter(help_text="on hand at or below the reorder level")
+    ordering = django_filters.OrderingFilter(
+        fields=("id", "sku", "name", "price", "reorder_level", "created_at",
+                ("balance__on_hand", "on_hand")),
+    )
+
+    class Meta:
+        model = Product
+        fields = ("search", "is_active", "low_stock")
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(sku__icontains=value))
