@@ -8,6 +8,7 @@ api_v1 = [
     path("auth/", include("accounts.urls")),
     path("", include("catalog.urls")),
     path("", include("ledger.urls")),
+    path("", include("ordering.urls")),
 ]
 
 urlpatterns = [
@@ -20,6 +21,7 @@ urlpatterns = [
     re_path(r"^api/", core_views.not_found),
     # The original version's API, kept for its existing clients.
     path("auth/", include("accounts.legacy_urls")),
+    path("store/", include("ordering.legacy_urls")),
 ]
 
 handler404 = "core.views.not_found"

@@ -32,8 +32,12 @@ def test_only_warehouse_creates_or_changes_products(request, client_name):
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"price": "-1.00"}, "price"), ({"reorder_level": -1}, "reorder_level"),
-     ({"sku": "TAKEN"}, "sku"), ({"price": "1.234"}, "price")],
+    [
+        ({"price": "-1.00"}, "price"),
+        ({"reorder_level": -1}, "reorder_level"),
+        ({"sku": "TAKEN"}, "sku"),
+        ({"price": "1.234"}, "price"),
+    ],
 )
 def test_bad_product_input_is_a_400_naming_the_field(warehouse, change, field):
     ProductFactory(sku="TAKEN")
@@ -44,8 +48,11 @@ def test_bad_product_input_is_a_400_naming_the_field(warehouse, change, field):
 
 def test_patch_changes_catalogue_fields_not_stock(warehouse):
     product = ProductFactory(stock=4)
-    response = warehouse.patch(f"/api/v1/products/{product.id}/",
-                               {"price": "3.00", "is_active": False, "on_hand": 99}, format="json")
+    response = warehouse.patch(
+        f"/api/v1/products/{product.id}/",
+        {"price": "3.00", "is_active": False, "on_hand": 99},
+        format="json",
+    )
     assert response.status_code == 200
     assert response.json()["price"] == "3.00"
     assert response.json()["on_hand"] == 4
@@ -64,7 +71,9 @@ def test_list_shows_on_hand_and_low_stock_and_filters(customer):
     assert [p["id"] for p in low_only] == [low.id]
     assert customer.get("/api/v1/products/?search=blue").json()["count"] == 1
     assert customer.get(f"/api/v1/products/?search={ok.sku}").json()["count"] == 1
-    names = [p["name"] for p in customer.get("/api/v1/products/?ordering=-on_hand").json()["results"]]
+    names = [
+        p["name"] for p in customer.get("/api/v1/products/?ordering=-on_hand").json()["results"]
+    ]
     assert names == ["Red widget", "Blue widget"]
 
 
@@ -85,8 +94,9 @@ def test_unknown_product_is_a_404(customer):
     assert response.json()["code"] == "product_not_found"
 
 
-def test_product_list_costs_the_same_queries_for_any_page_size(customer, warehouse,
-                                                                django_assert_max_num_queries):
+def test_product_list_costs_the_same_queries_for_any_page_size(
+    customer, warehouse, django_assert_max_num_queries
+):
     for _ in range(30):
         ProductFactory(stock=2)
     # token + count + page

@@ -1,0 +1,109 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import CanPlaceOrders
+from accounts.roles import Role, has_role
+from core.idempotency import idempotent
+from core.pagination import PageNumberPagination
+from ledger.apis import IDEMPOTENCY_HEADER
+from ordering.filters import OrderFilter
+from ordering.selectors import order_get, order_list
+from ordering.services import MAX_LINES, order_cancel, order_place
+
+
+def lines_of(order):
+    """The order's lines: from placement (no query) or from the list's prefetch."""
+    return getattr(order, "prefetched_lines", None) or order.lines.all()
+
+
+class OrderLineOutput(serializers.Serializer):
+    product = serializers.IntegerField(source="product_id")
+    sku = serializers.CharField(source="product.sku")
+    name = serializers.CharField(source="product.name")
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class OrderOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    customer = serializers.IntegerField(source="customer_id")
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    lines = serializers.SerializerMethodField()
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+    @extend_schema(responses=OrderLineOutput(many=True))
+    def get_lines(self, order) -> list[dict]:
+        return OrderLineOutput(lines_of(order), many=True).data
+
+
+class OrderLineInput(serializers.Serializer):
+    product = serializers.IntegerField(min_value=1)
+    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+
+
+class OrderInput(serializers.Serializer):
+    lines = OrderLineInput(many=True, allow_empty=False, max_length=MAX_LINES)
+
+
+def visible_customer(request) -> int | None:
+    """Customers see their own orders; warehouse staff and auditors see all (None)."""
+    if has_role(request.user, Role.WAREHOUSE, Role.AUDITOR):
+        return None
+    return request.user.id
+
+
+class OrderListCreateApi(APIView):
+    permission_classes = (CanPlaceOrders,)
+    filterset_class = OrderFilter
+
+    @extend_schema(responses=OrderOutput(many=True), filters=True)
+    def get(self, request):
+        orders = order_list(customer_id=visible_customer(request), filters=request.query_params)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(orders, request, view=self)
+        return paginator.get_paginated_response(OrderOutput(page, many=True).data)
+
+    @extend_schema(
+        request=OrderInput, responses={201: OrderOutput}, parameters=[IDEMPOTENCY_HEADER]
+    )
+    @idempotent
+    def post(self, request):
+        data = OrderInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = order_place(
+            customer_id=request.user.id,
+            lines=[(line["product"], line["quantity"]) for line in data.validated_data["lines"]],
+        )
+        return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(APIView):
+    permission_classes = (CanPlaceOrders,)
+
+    @extend_schema(responses=OrderOutput)
+    def get(self, request, order_id: int):
+        order = order_get(order_id=order_id, customer_id=visible_customer(request))
+        return Response(OrderOutput(order).data)
+
+
+class OrderCancelApi(APIView):
+    """Cancel a placed order: its customer or warehouse staff."""
+
+    permission_classes = (CanPlaceOrders,)
+
+    @extend_schema(request=None, responses=OrderOutput, parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    def post(self, request, order_id: int):
+        staff = has_role(request.user, Role.WAREHOUSE)
+        order = order_cancel(
+            order_id=order_id,
+            actor_id=request.user.id,
+            customer_id=None if staff else request.user.id,
+        )
+        order = order_get(order_id=order.id, customer_id=None)
+        return Response(OrderOutput(order).data)

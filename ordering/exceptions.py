@@ -1,0 +1,25 @@
+from core.exceptions import Conflict, InvalidInput, NotFound
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+    detail = "No such order."
+
+
+class OrderNotCancellable(Conflict):
+    code = "order_not_cancellable"
+    detail = "Only a placed order can be cancelled."
+
+
+class UnknownProducts(InvalidInput):
+    """Some ordered products do not exist or are archived."""
+
+    code = "unknown_product"
+    detail = "Some products do not exist or are no longer sold."
+
+
+class ProductOutOfStock(InvalidInput):
+    """The original API's answer to short stock (a 400, as its clients expect)."""
+
+    code = "product_out_of_stock"
+    detail = "A product is out of stock."

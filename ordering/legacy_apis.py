@@ -1,0 +1,95 @@
+"""The original version's store API, kept for its existing clients. It calls the same
+selectors and services as /api/v1; only the shapes differ."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.selectors import product_get, product_list
+from core.pagination import PageNumberPagination
+from ledger.exceptions import InsufficientStock
+from ordering.apis import lines_of
+from ordering.exceptions import ProductOutOfStock
+from ordering.selectors import order_get, order_list
+from ordering.services import MAX_LINES, order_place
+
+MAX_UNITS = 1000
+
+
+class StoreProductOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    quantity_in_stock = serializers.IntegerField(source="on_hand")
+
+
+class StoreOrderOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    user = serializers.IntegerField(source="customer_id")
+    datetime = serializers.DateTimeField(source="created_at")
+    products = serializers.SerializerMethodField()
+
+    def get_products(self, order) -> list[int]:
+        """One id per unit, as the original API took them."""
+        return [line.product_id for line in lines_of(order) for _ in range(line.quantity)]
+
+
+class StoreOrderInput(serializers.Serializer):
+    products = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=MAX_UNITS
+    )
+
+    def validate_products(self, value):
+        if len(set(value)) > MAX_LINES:
+            raise serializers.ValidationError(f"At most {MAX_LINES} different products.")
+        return value
+
+
+class StoreProductListApi(APIView):
+    @extend_schema(responses=StoreProductOutput(many=True))
+    def get(self, request):
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(product_list(active_only=True), request, view=self)
+        return paginator.get_paginated_response(StoreProductOutput(page, many=True).data)
+
+
+class StoreProductDetailApi(APIView):
+    @extend_schema(responses=StoreProductOutput)
+    def get(self, request, product_id: int):
+        return Response(
+            StoreProductOutput(product_get(product_id=product_id, active_only=True)).data
+        )
+
+
+class StoreOrderListCreateApi(APIView):
+    parser_classes = (JSONParser, FormParser)
+
+    @extend_schema(responses=StoreOrderOutput(many=True))
+    def get(self, request):
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(
+            order_list(customer_id=request.user.id), request, view=self
+        )
+        return paginator.get_paginated_response(StoreOrderOutput(page, many=True).data)
+
+    @extend_schema(request=StoreOrderInput, responses={201: StoreOrderOutput})
+    def post(self, request):
+        data = StoreOrderInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            order = order_place(
+                customer_id=request.user.id, lines=[(p, 1) for p in data.validated_data["products"]]
+            )
+        except InsufficientStock as short:
+            raise ProductOutOfStock(lines=short.lines) from short
+        return Response(StoreOrderOutput(order).data, status=status.HTTP_201_CREATED)
+
+
+class StoreOrderDetailApi(APIView):
+    @extend_schema(responses=StoreOrderOutput)
+    def get(self, request, order_id: int):
+        return Response(
+            StoreOrderOutput(order_get(order_id=order_id, customer_id=request.user.id)).data
+        )

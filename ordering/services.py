@@ -1,0 +1,114 @@
+"""Placing and cancelling orders: each one transaction through the ledger's posting."""
+
+from collections import Counter
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from catalog.models import Product
+from ledger.models import Movement, MovementKind
+from ledger.posting import Posting, movements_post
+from ordering.exceptions import OrderNotCancellable, OrderNotFound, UnknownProducts
+from ordering.models import Order, OrderLine, OrderStatus
+
+MAX_LINES = 100
+
+
+def merge_lines(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """(product, quantity) pairs -> {product: total quantity}, first appearance first."""
+    merged: Counter[int] = Counter()
+    for product_id, quantity in lines:
+        merged[product_id] += quantity
+    return dict(merged)
+
+
+@transaction.atomic
+def order_place(*, customer_id: int, lines: Iterable[tuple[int, int]]) -> Order:
+    """Place an order: one consumption movement per product, all or nothing.
+
+    Reads the products (one query, for prices and to refuse unknown or archived ones),
+    writes the order and its lines, then posts through movements_post, which locks the
+    balance rows in product-id order. Costs n + 4 statements for n products.
+    Raises UnknownProducts, InsufficientStock (every short line); nothing is written then.
+    """
+    quantities = merge_lines(lines)
+    if not 1 <= len(quantities) <= MAX_LINES:
+        raise ValueError(f"an order has 1 to {MAX_LINES} products")
+    products = Product.objects.filter(pk__in=quantities, is_active=True).only(
+        "id", "price", "sku", "name"
+    )
+    products = {p.id: p for p in products}
+    unknown = sorted(set(quantities) - set(products))
+    if unknown:
+        raise UnknownProducts(products=unknown)
+
+    total = sum((products[p].price * q for p, q in quantities.items()), Decimal("0.00"))
+    order = Order.objects.create(customer_id=customer_id, total=total)
+    order_lines = OrderLine.objects.bulk_create(
+        OrderLine(order=order, product=products[p], quantity=q, unit_price=products[p].price)
+        for p, q in quantities.items()
+    )
+    movements_post(
+        postings=[
+            Posting(
+                product_id=line.product_id,
+                kind=MovementKind.CONSUMPTION,
+                quantity=-line.quantity,
+                order_line_id=line.id,
+                reference=f"order {order.id}",
+            )
+            for line in order_lines
+        ],
+        actor_id=customer_id,
+    )
+    order.prefetched_lines = order_lines
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, order_id: int, actor_id: int, customer_id: int | None) -> Order:
+    """Cancel a placed order: one reversal movement per line, each pointing at the
+    consumption it undoes, and the status change, in one transaction.
+
+    ``customer_id`` limits the cancel to that customer's orders (None: any order, for
+    warehouse staff). Locks the order row with a conditional UPDATE, so of concurrent
+    cancels exactly one wins; then the balance rows in product-id order.
+    Raises OrderNotFound (no such order, or another customer's), OrderNotCancellable.
+    """
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ordering_order SET status = %s, cancelled_at = %s"
+            " WHERE id = %s AND status = %s AND (%s::integer IS NULL OR customer_id = %s)"
+            " RETURNING id",
+            [OrderStatus.CANCELLED, now, order_id, OrderStatus.PLACED, customer_id, customer_id],
+        )
+        cancelled = cursor.fetchone() is not None
+    if not cancelled:
+        visible = Order.objects.filter(pk=order_id)
+        if customer_id is not None:
+            visible = visible.filter(customer_id=customer_id)
+        if not visible.exists():
+            raise OrderNotFound(order=order_id)
+        raise OrderNotCancellable(order=order_id)
+
+    consumptions = Movement.objects.filter(
+        order_line__order_id=order_id, kind=MovementKind.CONSUMPTION
+    ).values_list("id", "product_id", "quantity", "order_line_id")
+    movements_post(
+        postings=[
+            Posting(
+                product_id=product_id,
+                kind=MovementKind.REVERSAL,
+                quantity=-quantity,
+                order_line_id=line_id,
+                reverses_id=movement_id,
+                reference=f"order {order_id} cancelled",
+            )
+            for movement_id, product_id, quantity, line_id in consumptions
+        ],
+        actor_id=actor_id,
+    )
+    return Order.objects.get(pk=order_id)
