@@ -1,0 +1,83 @@
+"""The ledger in the admin: read-only. Stock changes go through ledger.services (the
+product admin's restock action, the API), never through an edit form."""
+
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db import connection
+from django.utils.functional import cached_property
+
+from ledger.models import Movement, StockAlert
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counting millions of movements on every unfiltered page view is a full scan; the
+    planner's row estimate is close enough to size the page links. Filtered lists (a
+    search, a kind, a date range) are counted exactly."""
+
+    exact_below = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        if not self.object_list.query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [self.object_list.model._meta.db_table],
+                )
+                estimate = cursor.fetchone()[0]
+            # reltuples is -1 (or stale and small) until the table has been analyzed.
+            if estimate >= self.exact_below:
+                return estimate
+        return super().count
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """View permission only: the change view renders read-only and refuses a POST
+    (403), the delete view is forbidden, there is no add button."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Movement)
+class MovementAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "product",
+        "kind",
+        "quantity",
+        "seq",
+        "balance_after",
+        "recorded_at",
+        "actor",
+        "reference",
+    )
+    list_filter = ("kind", "reason", "recorded_at")
+    search_fields = ("product__sku", "product__name", "reference")
+    list_select_related = ("product", "actor")
+
+
+@admin.register(StockAlert)
+class StockAlertAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "product",
+        "on_hand",
+        "reorder_level",
+        "created_at",
+        "status",
+        "sent_at",
+        "attempts",
+    )
+    list_filter = ("created_at", "sent_at")
+    search_fields = ("product__sku", "product__name")
+    list_select_related = ("product",)
