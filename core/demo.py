@@ -1,7 +1,15 @@
-"""Demo data for `make run`: safe to load twice."""
+"""Demo data for `make run`: users, a catalogue, its stock as restock movements and a
+few orders, all through the services. Loading it twice changes nothing."""
+
+from decimal import Decimal
 
 from accounts.roles import Role
 from accounts.services import user_create
+from catalog.models import Product
+from catalog.services import product_create
+from ledger.services import stock_restock
+from ordering.models import Order
+from ordering.services import order_place
 
 DEMO_USERS = {
     Role.CUSTOMER: ("customer", "customer-demo-pass"),
@@ -10,9 +18,43 @@ DEMO_USERS = {
     Role.ADMIN: ("admin", "admin-demo-pass"),
 }
 
+# sku, name, price, reorder level, units received
+DEMO_CATALOGUE = [
+    ("PEN-BLU", "Ballpoint pen, blue (box of 50)", "12.50", 10, 120),
+    ("PEN-RED", "Ballpoint pen, red (box of 50)", "12.50", 10, 40),
+    ("PAP-A4", "Copy paper A4, 80 g (5 reams)", "24.90", 20, 200),
+    ("STP-24", "Staples 24/6 (box of 5000)", "3.20", 15, 60),
+    ("BND-A4", "Ring binder A4, 2 rings", "2.75", 25, 30),
+    ("TAP-19", "Adhesive tape 19 mm (8 rolls)", "6.40", 10, 12),
+    ("NOT-A5", "Notebook A5, squared", "1.95", 50, 400),
+    ("MRK-BLK", "Whiteboard marker, black (10)", "8.90", 5, 0),
+]
+
+DEMO_ORDERS = [
+    [("PEN-BLU", 10), ("PAP-A4", 20)],
+    [("STP-24", 5)],
+    [("NOT-A5", 40), ("BND-A4", 6), ("TAP-19", 3)],
+]
+
 
 def demo_load() -> dict[str, tuple[str, str]]:
-    """Create the demo users (and, as the apps grow, catalogue, stock and orders)."""
-    for role, (username, password) in DEMO_USERS.items():
-        user_create(username=username, password=password, role=role)
+    """Create what is missing of the demo data; returns {role: (username, password)}."""
+    users = {
+        role: user_create(username=username, password=password, role=role)
+        for role, (username, password) in DEMO_USERS.items()
+    }
+    existing = set(Product.objects.values_list("sku", flat=True))
+    for sku, name, price, reorder_level, received in DEMO_CATALOGUE:
+        if sku in existing:
+            continue
+        product = product_create(sku=sku, name=name, price=Decimal(price),
+                                 reorder_level=reorder_level)
+        if received:
+            stock_restock(product_id=product.id, quantity=received,
+                          actor_id=users[Role.WAREHOUSE].id, reference="DEMO-DN-1")
+    customer = users[Role.CUSTOMER]
+    if not Order.objects.filter(customer=customer).exists():
+        ids = dict(Product.objects.values_list("sku", "id"))
+        for lines in DEMO_ORDERS:
+            order_place(customer_id=customer.id, lines=[(ids[sku], q) for sku, q in lines])
     return {str(role): creds for role, creds in DEMO_USERS.items()}

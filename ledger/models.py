@@ -130,9 +130,9 @@ class StockAlert(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"low stock: product {self.product_id} at {self.on_hand} ({self.status})"
+
     @property
     def status(self) -> str:
         return "sent" if self.sent_at else "pending"
-
-    def __str__(self) -> str:
-        return f"low stock: product {self.product_id} at {self.on_hand} ({self.status})"

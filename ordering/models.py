@@ -49,9 +49,9 @@ class OrderLine(models.Model):
             models.UniqueConstraint(fields=["order", "product"], name="order_line_product_unique"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.quantity} x product {self.product_id}"
+
     @property
     def line_total(self):
         return self.unit_price * self.quantity
-
-    def __str__(self) -> str:
-        return f"{self.quantity} x product {self.product_id}"

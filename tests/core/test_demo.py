@@ -1,0 +1,20 @@
+import pytest
+from django.core.management import call_command
+
+from catalog.models import Product
+from ledger.models import Movement
+from ordering.models import Order
+from tests.ledger.oracle import assert_ledger_consistent
+
+pytestmark = pytest.mark.django_db
+
+
+def test_load_demo_is_safe_to_run_twice(capsys):
+    call_command("load_demo")
+    counts = (Product.objects.count(), Movement.objects.count(), Order.objects.count())
+    assert counts[0] == 8 and counts[1] > 8 and counts[2] == 3
+    call_command("load_demo")
+    assert (Product.objects.count(), Movement.objects.count(), Order.objects.count()) == counts
+    assert Movement.objects.filter(kind="restock").count() == 7
+    assert "warehouse / warehouse-demo-pass" in capsys.readouterr().out
+    assert_ledger_consistent()
