@@ -1,9 +1,8 @@
 import binascii
 from hmac import compare_digest
 
-from django.contrib.auth.models import Group
-from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 from knox import auth
 from knox.crypto import hash_token
@@ -12,6 +11,24 @@ from knox.settings import CONSTANTS
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.roles import remember_roles
+
+User = get_user_model()
+AuthToken = get_token_model()
+
+_USER_COLUMNS = [f.column for f in User._meta.concrete_fields]
+_USER_FIELDS = [f.attname for f in User._meta.concrete_fields]
+
+# One statement on every authenticated request, so it is written out rather than built by
+# the ORM each time: the candidate tokens (by their non-secret prefix), their user, and
+# the user's group names for the role checks.
+_TOKEN_QUERY = f"""
+SELECT t.digest, t.expiry, {", ".join(f'u."{c}"' for c in _USER_COLUMNS)},
+       ARRAY(SELECT g.name FROM auth_group g
+               JOIN auth_user_groups ug ON ug.group_id = g.id
+              WHERE ug.user_id = u.id)
+  FROM {AuthToken._meta.db_table} t JOIN {User._meta.db_table} u ON u.id = t.user_id
+ WHERE t.token_key = %s
+"""
 
 
 class TokenAuthentication(auth.TokenAuthentication):
@@ -28,22 +45,18 @@ class TokenAuthentication(auth.TokenAuthentication):
             digest = hash_token(token)
         except (TypeError, binascii.Error) as exc:
             raise AuthenticationFailed("Invalid token.") from exc
-        groups = Group.objects.filter(user=OuterRef("user_id")).values("name")
-        candidates = (
-            get_token_model()
-            .objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])
-            .select_related("user")
-            .annotate(group_names=ArraySubquery(groups))
-        )
-        for auth_token in candidates:
-            if not compare_digest(digest, auth_token.digest):
+        with connection.cursor() as cursor:
+            cursor.execute(_TOKEN_QUERY, [token[: CONSTANTS.TOKEN_KEY_LENGTH]])
+            rows = cursor.fetchall()
+        for stored_digest, expiry, *user_row, group_names in rows:
+            if not compare_digest(digest, stored_digest):
                 continue
-            if auth_token.expiry is not None and auth_token.expiry < timezone.now():
-                auth_token.delete()
+            if expiry is not None and expiry < timezone.now():
+                AuthToken.objects.filter(digest=stored_digest).delete()
                 raise AuthenticationFailed("The token has expired.", code="token_expired")
-            user = auth_token.user
+            user = User.from_db(connection.alias, _USER_FIELDS, user_row)
             if not user.is_active:
                 raise AuthenticationFailed("User inactive or deleted.")
-            remember_roles(user, auth_token.group_names)
-            return user, auth_token
+            remember_roles(user, group_names)
+            return user, AuthToken(digest=stored_digest, expiry=expiry, user=user)
         raise AuthenticationFailed("Invalid token.")

@@ -38,4 +38,4 @@ def token_create(*, user) -> tuple[str, AuthToken]:
 
 
 def token_revoke(*, token: AuthToken) -> None:
-    token.delete()
+    AuthToken.objects.filter(digest=token.digest).delete()

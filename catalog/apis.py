@@ -10,6 +10,7 @@ from catalog.models import Product
 from catalog.selectors import product_get, product_list
 from catalog.services import product_create, product_update
 from core.pagination import PageNumberPagination
+from core.rendering import Renderer
 
 
 class ProductOutput(serializers.Serializer):
@@ -34,6 +35,9 @@ class ProductInput(serializers.ModelSerializer):
         fields = ("sku", "name", "description", "price", "reorder_level", "is_active")
 
 
+render_product = Renderer(ProductOutput)
+
+
 def _catalogue_for_customers(request) -> bool:
     """Customers browse the active catalogue; staff and auditors also see archived items."""
     return not has_role(request.user, Role.WAREHOUSE, Role.AUDITOR)
@@ -45,11 +49,12 @@ class ProductListCreateApi(APIView):
 
     @extend_schema(responses=ProductOutput(many=True), filters=True)
     def get(self, request):
-        products = product_list(filters=request.query_params,
-                                active_only=_catalogue_for_customers(request))
+        products = product_list(
+            filters=request.query_params, active_only=_catalogue_for_customers(request)
+        )
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(products, request, view=self)
-        return paginator.get_paginated_response(ProductOutput(page, many=True).data)
+        return paginator.get_paginated_response(render_product.many(page))
 
     @extend_schema(request=ProductInput, responses={201: ProductOutput})
     def post(self, request):
@@ -57,7 +62,7 @@ class ProductListCreateApi(APIView):
         data.is_valid(raise_exception=True)
         product = product_create(**data.validated_data)
         product = product_get(product_id=product.id)
-        return Response(ProductOutput(product).data, status=status.HTTP_201_CREATED)
+        return Response(render_product(product), status=status.HTTP_201_CREATED)
 
 
 class ProductDetailApi(APIView):
@@ -65,9 +70,8 @@ class ProductDetailApi(APIView):
 
     @extend_schema(responses=ProductOutput)
     def get(self, request, product_id: int):
-        product = product_get(product_id=product_id,
-                              active_only=_catalogue_for_customers(request))
-        return Response(ProductOutput(product).data)
+        product = product_get(product_id=product_id, active_only=_catalogue_for_customers(request))
+        return Response(render_product(product))
 
     @extend_schema(request=ProductInput(partial=True), responses=ProductOutput)
     def patch(self, request, product_id: int):
@@ -75,4 +79,4 @@ class ProductDetailApi(APIView):
         data = ProductInput(product, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         product_update(product=product, **data.validated_data)
-        return Response(ProductOutput(product_get(product_id=product_id)).data)
+        return Response(render_product(product_get(product_id=product_id)))

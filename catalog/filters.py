@@ -9,8 +9,15 @@ class ProductFilter(django_filters.FilterSet):
     is_active = django_filters.BooleanFilter()
     low_stock = django_filters.BooleanFilter(help_text="on hand at or below the reorder level")
     ordering = django_filters.OrderingFilter(
-        fields=("id", "sku", "name", "price", "reorder_level", "created_at",
-                ("balance__on_hand", "on_hand")),
+        fields=(
+            "id",
+            "sku",
+            "name",
+            "price",
+            "reorder_level",
+            "created_at",
+            ("balance__on_hand", "on_hand"),
+        ),
     )
 
     class Meta:

@@ -47,11 +47,16 @@ def demo_load() -> dict[str, tuple[str, str]]:
     for sku, name, price, reorder_level, received in DEMO_CATALOGUE:
         if sku in existing:
             continue
-        product = product_create(sku=sku, name=name, price=Decimal(price),
-                                 reorder_level=reorder_level)
+        product = product_create(
+            sku=sku, name=name, price=Decimal(price), reorder_level=reorder_level
+        )
         if received:
-            stock_restock(product_id=product.id, quantity=received,
-                          actor_id=users[Role.WAREHOUSE].id, reference="DEMO-DN-1")
+            stock_restock(
+                product_id=product.id,
+                quantity=received,
+                actor_id=users[Role.WAREHOUSE].id,
+                reference="DEMO-DN-1",
+            )
     customer = users[Role.CUSTOMER]
     if not Order.objects.filter(customer=customer).exists():
         ids = dict(Product.objects.values_list("sku", "id"))

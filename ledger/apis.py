@@ -11,13 +11,16 @@ from rest_framework.views import APIView
 from accounts.permissions import CanAudit, IsWarehouse
 from core.idempotency import idempotent
 from core.pagination import CursorPagination
+from core.rendering import Renderer
 from ledger.filters import MovementFilter
 from ledger.models import AdjustmentReason
 from ledger.selectors import balance_as_of, balance_current, movement_get, movement_list
 from ledger.services import stock_adjust, stock_restock, stock_take
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
     description="Repeat a write safely: the same key and body replay the first response.",
 )
 
@@ -43,11 +46,15 @@ class MovementListOutput(MovementOutput):
     order = serializers.IntegerField(source="order_id", allow_null=True)
 
 
+render_movement = Renderer(MovementOutput)
+render_movement_row = Renderer(MovementListOutput)
+
+
 class _StockWriteApi(APIView):
     permission_classes = (IsWarehouse,)
 
     def created(self, movement) -> Response:
-        return Response(MovementOutput(movement).data, status=status.HTTP_201_CREATED)
+        return Response(render_movement(movement), status=status.HTTP_201_CREATED)
 
 
 class RestockApi(_StockWriteApi):
@@ -56,8 +63,9 @@ class RestockApi(_StockWriteApi):
         reference = serializers.CharField(max_length=200, required=False, default="")
         note = serializers.CharField(max_length=2000, required=False, default="")
 
-    @extend_schema(request=RestockInput, responses={201: MovementOutput},
-                   parameters=[IDEMPOTENCY_HEADER])
+    @extend_schema(
+        request=RestockInput, responses={201: MovementOutput}, parameters=[IDEMPOTENCY_HEADER]
+    )
     @idempotent
     def post(self, request, product_id: int):
         data = self.RestockInput(data=request.data)
@@ -81,8 +89,9 @@ class AdjustmentApi(_StockWriteApi):
                 raise serializers.ValidationError("An adjustment cannot be zero.")
             return value
 
-    @extend_schema(request=AdjustmentInput, responses={201: MovementOutput},
-                   parameters=[IDEMPOTENCY_HEADER])
+    @extend_schema(
+        request=AdjustmentInput, responses={201: MovementOutput}, parameters=[IDEMPOTENCY_HEADER]
+    )
     @idempotent
     def post(self, request, product_id: int):
         data = self.AdjustmentInput(data=request.data)
@@ -101,18 +110,22 @@ class StocktakeApi(_StockWriteApi):
         movement = serializers.JSONField(allow_null=True)
         detail = serializers.CharField()
 
-    @extend_schema(request=StocktakeInput,
-                   responses={201: MovementOutput, 200: StocktakeUnchanged},
-                   parameters=[IDEMPOTENCY_HEADER])
+    @extend_schema(
+        request=StocktakeInput,
+        responses={201: MovementOutput, 200: StocktakeUnchanged},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
     @idempotent
     def post(self, request, product_id: int):
         data = self.StocktakeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        movement = stock_take(product_id=product_id, actor_id=request.user.id,
-                              **data.validated_data)
+        movement = stock_take(
+            product_id=product_id, actor_id=request.user.id, **data.validated_data
+        )
         if movement is None:
-            return Response({"movement": None,
-                             "detail": "The count matches the balance; nothing was posted."})
+            return Response(
+                {"movement": None, "detail": "The count matches the balance; nothing was posted."}
+            )
         return self.created(movement)
 
 
@@ -125,9 +138,10 @@ class MovementListApi(APIView):
     @extend_schema(responses=MovementListOutput(many=True), filters=True)
     def get(self, request):
         paginator = CursorPagination()
-        page = paginator.paginate_queryset(movement_list(filters=request.query_params),
-                                           request, view=self)
-        return paginator.get_paginated_response(MovementListOutput(page, many=True).data)
+        page = paginator.paginate_queryset(
+            movement_list(filters=request.query_params), request, view=self
+        )
+        return paginator.get_paginated_response(render_movement_row.many(page))
 
 
 class MovementDetailApi(APIView):
@@ -135,7 +149,7 @@ class MovementDetailApi(APIView):
 
     @extend_schema(responses=MovementListOutput)
     def get(self, request, movement_id: int):
-        return Response(MovementListOutput(movement_get(movement_id=movement_id)).data)
+        return Response(render_movement_row(movement_get(movement_id=movement_id)))
 
 
 class _Echo:
@@ -143,8 +157,23 @@ class _Echo:
         return value
 
 
-EXPORT_COLUMNS = ("id", "product", "sku", "kind", "quantity", "reason", "seq", "balance_after",
-                  "recorded_at", "actor", "reference", "order", "order_line", "reverses", "note")
+EXPORT_COLUMNS = (
+    "id",
+    "product",
+    "sku",
+    "kind",
+    "quantity",
+    "reason",
+    "seq",
+    "balance_after",
+    "recorded_at",
+    "actor",
+    "reference",
+    "order",
+    "order_line",
+    "reverses",
+    "note",
+)
 
 
 class MovementExportApi(APIView):
@@ -162,11 +191,25 @@ class MovementExportApi(APIView):
         def rows():
             yield writer.writerow(EXPORT_COLUMNS)
             for m in movements.iterator(chunk_size=2000):
-                yield writer.writerow((
-                    m.id, m.product_id, m.product.sku, m.kind, m.quantity, m.reason, m.seq,
-                    m.balance_after, m.recorded_at.isoformat(), m.actor_id or "", m.reference,
-                    m.order_id or "", m.order_line_id or "", m.reverses_id or "", m.note,
-                ))
+                yield writer.writerow(
+                    (
+                        m.id,
+                        m.product_id,
+                        m.product.sku,
+                        m.kind,
+                        m.quantity,
+                        m.reason,
+                        m.seq,
+                        m.balance_after,
+                        m.recorded_at.isoformat(),
+                        m.actor_id or "",
+                        m.reference,
+                        m.order_id or "",
+                        m.order_line_id or "",
+                        m.reverses_id or "",
+                        m.note,
+                    )
+                )
 
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")

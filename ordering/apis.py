@@ -7,6 +7,7 @@ from accounts.permissions import CanPlaceOrders
 from accounts.roles import Role, has_role
 from core.idempotency import idempotent
 from core.pagination import PageNumberPagination
+from core.rendering import Renderer
 from ledger.apis import IDEMPOTENCY_HEADER
 from ordering.filters import OrderFilter
 from ordering.selectors import order_get, order_list
@@ -38,7 +39,11 @@ class OrderOutput(serializers.Serializer):
 
     @extend_schema(responses=OrderLineOutput(many=True))
     def get_lines(self, order) -> list[dict]:
-        return OrderLineOutput(lines_of(order), many=True).data
+        return render_line.many(lines_of(order))
+
+
+render_line = Renderer(OrderLineOutput)
+render_order = Renderer(OrderOutput)
 
 
 class OrderLineInput(serializers.Serializer):
@@ -66,7 +71,7 @@ class OrderListCreateApi(APIView):
         orders = order_list(customer_id=visible_customer(request), filters=request.query_params)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(orders, request, view=self)
-        return paginator.get_paginated_response(OrderOutput(page, many=True).data)
+        return paginator.get_paginated_response(render_order.many(page))
 
     @extend_schema(
         request=OrderInput, responses={201: OrderOutput}, parameters=[IDEMPOTENCY_HEADER]
@@ -79,7 +84,7 @@ class OrderListCreateApi(APIView):
             customer_id=request.user.id,
             lines=[(line["product"], line["quantity"]) for line in data.validated_data["lines"]],
         )
-        return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)
+        return Response(render_order(order), status=status.HTTP_201_CREATED)
 
 
 class OrderDetailApi(APIView):
@@ -88,7 +93,7 @@ class OrderDetailApi(APIView):
     @extend_schema(responses=OrderOutput)
     def get(self, request, order_id: int):
         order = order_get(order_id=order_id, customer_id=visible_customer(request))
-        return Response(OrderOutput(order).data)
+        return Response(render_order(order))
 
 
 class OrderCancelApi(APIView):
@@ -106,4 +111,4 @@ class OrderCancelApi(APIView):
             customer_id=None if staff else request.user.id,
         )
         order = order_get(order_id=order.id, customer_id=None)
-        return Response(OrderOutput(order).data)
+        return Response(render_order(order))

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from catalog.selectors import product_get, product_list
 from core.pagination import PageNumberPagination
+from core.rendering import Renderer
 from ledger.exceptions import InsufficientStock
 from ordering.apis import lines_of
 from ordering.exceptions import ProductOutOfStock
@@ -36,6 +37,10 @@ class StoreOrderOutput(serializers.Serializer):
         return [line.product_id for line in lines_of(order) for _ in range(line.quantity)]
 
 
+render_store_product = Renderer(StoreProductOutput)
+render_store_order = Renderer(StoreOrderOutput)
+
+
 class StoreOrderInput(serializers.Serializer):
     products = serializers.ListField(
         child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=MAX_UNITS
@@ -52,15 +57,13 @@ class StoreProductListApi(APIView):
     def get(self, request):
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(product_list(active_only=True), request, view=self)
-        return paginator.get_paginated_response(StoreProductOutput(page, many=True).data)
+        return paginator.get_paginated_response(render_store_product.many(page))
 
 
 class StoreProductDetailApi(APIView):
     @extend_schema(responses=StoreProductOutput)
     def get(self, request, product_id: int):
-        return Response(
-            StoreProductOutput(product_get(product_id=product_id, active_only=True)).data
-        )
+        return Response(render_store_product(product_get(product_id=product_id, active_only=True)))
 
 
 class StoreOrderListCreateApi(APIView):
@@ -72,7 +75,7 @@ class StoreOrderListCreateApi(APIView):
         page = paginator.paginate_queryset(
             order_list(customer_id=request.user.id), request, view=self
         )
-        return paginator.get_paginated_response(StoreOrderOutput(page, many=True).data)
+        return paginator.get_paginated_response(render_store_order.many(page))
 
     @extend_schema(request=StoreOrderInput, responses={201: StoreOrderOutput})
     def post(self, request):
@@ -84,12 +87,12 @@ class StoreOrderListCreateApi(APIView):
             )
         except InsufficientStock as short:
             raise ProductOutOfStock(lines=short.lines) from short
-        return Response(StoreOrderOutput(order).data, status=status.HTTP_201_CREATED)
+        return Response(render_store_order(order), status=status.HTTP_201_CREATED)
 
 
 class StoreOrderDetailApi(APIView):
     @extend_schema(responses=StoreOrderOutput)
     def get(self, request, order_id: int):
         return Response(
-            StoreOrderOutput(order_get(order_id=order_id, customer_id=request.user.id)).data
+            render_store_order(order_get(order_id=order_id, customer_id=request.user.id))
         )

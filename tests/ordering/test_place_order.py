@@ -133,9 +133,9 @@ def test_placing_costs_a_constant_number_of_queries_plus_one_per_line(
 ):
     products = [ProductFactory(stock=10) for _ in range(10)]
     place(customer, *[(p, 1) for p in products])  # warm up
-    # token, products, order, lines, one UPDATE per line, one INSERT for all movements,
-    # plus SAVEPOINT/RELEASE inside the test's transaction.
-    with django_assert_max_num_queries(7 + 10):
+    # token, products, order with its lines, one UPDATE per line, one INSERT for all
+    # movements, plus SAVEPOINT/RELEASE inside the test's transaction.
+    with django_assert_max_num_queries(6 + 10):
         assert place(customer, *[(p, 1) for p in products]).status_code == 201
-    with django_assert_max_num_queries(7 + 1):
+    with django_assert_max_num_queries(6 + 1):
         assert place(customer, (products[0], 1)).status_code == 201
