@@ -23,8 +23,9 @@ class Movement(models.Model):
     """One stock event. Append-only: a trigger (migration 0002) refuses UPDATE, DELETE
     and TRUNCATE. Written only by ledger.posting.movements_post."""
 
+    # No index of its own: (product, seq) and (product, recorded_at, seq) lead with it.
     product = models.ForeignKey(
-        "catalog.Product", on_delete=models.PROTECT, related_name="movements"
+        "catalog.Product", on_delete=models.PROTECT, related_name="movements", db_index=False
     )
     kind = models.CharField(max_length=16, choices=MovementKind.choices)
     quantity = models.BigIntegerField()
@@ -35,7 +36,7 @@ class Movement(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    reference = models.CharField(max_length=200, blank=True, db_index=True)
+    reference = models.CharField(max_length=200, blank=True)
     note = models.TextField(blank=True)
     order_line = models.ForeignKey(
         "ordering.OrderLine",
@@ -79,6 +80,10 @@ class Movement(models.Model):
         indexes = [
             # As-of reads: the product's last movement at or before T is one index seek.
             models.Index(fields=["product", "recorded_at", "seq"], name="movement_as_of_idx"),
+            # Most movements have no reference: index only those that do.
+            models.Index(
+                fields=["reference"], condition=~Q(reference=""), name="movement_reference_idx"
+            ),
         ]
 
     def __str__(self) -> str:
