@@ -25,6 +25,7 @@ from bench import common  # noqa: E402
 
 BENCHMARKS = [
     "bench.ledger_bench",
+    "bench.http_bench",
 ]
 
 

@@ -1,5 +1,6 @@
 """Settings, read from the environment (12-factor). Every variable is listed in README.md."""
 
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -106,6 +107,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Static files are collected when the image is built; elsewhere whitenoise would warn
+# at every start that the directory does not exist yet.
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -160,6 +164,8 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=env.float("IDEMPOTENCY_KEY_TTL_HOURS", def
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Django waits for a silent mail server forever by default; the alerts worker must not.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="inventory@localhost")
 LOW_STOCK_ALERT_EMAILS = env.list("LOW_STOCK_ALERT_EMAILS", default=[])
 

@@ -16,10 +16,6 @@ from ledger.models import StockAlert
 
 logger = logging.getLogger(__name__)
 
-# An SMTP server that accepts the connection and then says nothing would otherwise hold
-# the alert's transaction open forever (Django's default EMAIL_TIMEOUT is None).
-DEFAULT_SEND_TIMEOUT = 30
-
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
@@ -88,8 +84,9 @@ def _close(connection) -> None:
 
 
 def mail_connection():
-    """The configured mail backend, with DEFAULT_SEND_TIMEOUT unless EMAIL_TIMEOUT is set."""
-    return mail.get_connection(timeout=settings.EMAIL_TIMEOUT or DEFAULT_SEND_TIMEOUT)
+    """The configured mail backend. EMAIL_TIMEOUT (settings) bounds each send, so a silent
+    mail server cannot hold an alert's transaction open."""
+    return mail.get_connection()
 
 
 def _send_next(connection, recipients: list[str]) -> bool | None:
