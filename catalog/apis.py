@@ -1,3 +1,4 @@
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -45,14 +46,19 @@ def _catalogue_for_customers(request) -> bool:
 
 class ProductListCreateApi(APIView):
     permission_classes = (ReadOrWarehouseWrites,)
-    filterset_class = ProductFilter  # documents the query parameters in the schema
+    pagination_class = PageNumberPagination
+    filterset_class = ProductFilter
+    # Read by the OpenAPI schema only (the query goes through the selector), so that it
+    # documents the filters and the page envelope.
+    filter_backends = (DjangoFilterBackend,)
+    queryset = Product.objects.none()
 
-    @extend_schema(responses=ProductOutput(many=True), filters=True)
+    @extend_schema(responses=ProductOutput(many=True))
     def get(self, request):
         products = product_list(
             filters=request.query_params, active_only=_catalogue_for_customers(request)
         )
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(products, request, view=self)
         return paginator.get_paginated_response(render_product.many(page))
 

@@ -109,7 +109,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 # Static files are collected when the image is built; elsewhere whitenoise would warn
 # at every start that the directory does not exist yet.
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -53,9 +53,11 @@ class StoreOrderInput(serializers.Serializer):
 
 
 class StoreProductListApi(APIView):
+    pagination_class = PageNumberPagination
+
     @extend_schema(responses=StoreProductOutput(many=True))
     def get(self, request):
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(product_list(active_only=True), request, view=self)
         return paginator.get_paginated_response(render_store_product.many(page))
 
@@ -67,11 +69,12 @@ class StoreProductDetailApi(APIView):
 
 
 class StoreOrderListCreateApi(APIView):
+    pagination_class = PageNumberPagination
     parser_classes = (JSONParser, FormParser)
 
     @extend_schema(responses=StoreOrderOutput(many=True))
     def get(self, request):
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             order_list(customer_id=request.user.id), request, view=self
         )

@@ -1,0 +1,61 @@
+"""Invariants 4 and 5 (DESIGN.md): a posting is a conditional UPDATE ... RETURNING of the
+balance, with no SELECT before it, then one INSERT statement; multi-product postings
+lock the balances in product-id order."""
+
+import pytest
+from django.db import connection, transaction
+
+from ledger.models import MovementKind
+from ledger.posting import Posting, movements_post
+from ledger.services import stock_restock
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class Recorder:
+    def __init__(self):
+        self.statements = []
+
+    def __call__(self, execute, sql, params, many, context):
+        self.statements.append((sql.strip(), params))
+        return execute(sql, params, many, context)
+
+    def kinds(self):
+        return [
+            sql.split()[0].upper()
+            for sql, _ in self.statements
+            if not sql.upper().startswith(("SAVEPOINT", "RELEASE"))
+        ]
+
+
+def test_a_restock_is_one_conditional_update_then_one_insert():
+    product = ProductFactory()
+    recorder = Recorder()
+    with connection.execute_wrapper(recorder):
+        stock_restock(product_id=product.id, quantity=3, actor_id=None)
+    assert recorder.kinds() == ["UPDATE", "WITH"]
+    update, insert = [
+        s for s in recorder.statements if not s[0].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    assert "b.on_hand + %s >= 0" in update[0] and "RETURNING" in update[0]
+    assert insert[0].startswith("WITH m AS (INSERT INTO ledger_movement")
+
+
+def test_a_multi_product_posting_locks_in_product_id_order():
+    products = [ProductFactory(stock=10) for _ in range(4)]
+    shuffled = [products[2], products[0], products[3], products[1]]
+    recorder = Recorder()
+    with connection.execute_wrapper(recorder), transaction.atomic():
+        movements = movements_post(
+            postings=[
+                Posting(product_id=p.id, kind=MovementKind.CONSUMPTION, quantity=-1)
+                for p in shuffled
+            ],
+            actor_id=None,
+        )
+    updates = [params for sql, params in recorder.statements if sql.startswith("UPDATE")]
+    locked = [params[1] for params in updates]
+    assert locked == sorted(p.id for p in products)
+    assert recorder.kinds() == ["UPDATE"] * 4 + ["WITH"]
+    assert [m.product_id for m in movements] == locked
