@@ -72,6 +72,6 @@ def test_without_any_postgresql_the_message_says_what_to_do(monkeypatch):
     monkeypatch.setattr(embedded_db.shutil, "which", lambda name: None)
     monkeypatch.setattr(embedded_db.glob, "glob", lambda pattern: [])
     with pytest.raises(
-        embedded_db.EmbeddedDatabaseUnavailable, match="Install PostgreSQL.*or set DATABASE_URL"
+        embedded_db.EmbeddedDatabaseUnavailable, match=r"Install PostgreSQL.*or set DATABASE_URL"
     ):
         embedded_db._pg_bin_dir()
