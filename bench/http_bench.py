@@ -112,14 +112,9 @@ def _set_up():
 def _database_url() -> str:
     from django.conf import settings
 
-    db = settings.DATABASES["default"]
-    host = db.get("HOST") or "localhost"
-    auth = db.get("USER") or ""
-    if db.get("PASSWORD"):
-        auth += f":{db['PASSWORD']}"
-    if host.startswith("/"):  # a unix socket directory
-        return f"postgres://{auth}@/{db['NAME']}?host={host}&port={db.get('PORT') or 5432}"
-    return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+    from config.database_url import database_url
+
+    return database_url(settings.DATABASES["default"])
 
 
 class _Gunicorn:

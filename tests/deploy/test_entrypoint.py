@@ -9,74 +9,20 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote, urlencode
 
 import pytest
 from django.db import connection
 
+from config.database_url import database_url
+from tests.deploy.environment import clean_env
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 ENTRYPOINT = BASE_DIR / "docker" / "entrypoint.sh"
 START_TIMEOUT = 30
-
-# Everything the settings or the entrypoint read: the subprocess gets only what a test sets.
-CONFIG_VARIABLES = {
-    "DJANGO_SETTINGS_MODULE",
-    "DEBUG",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "CSRF_TRUSTED_ORIGINS",
-    "DATABASE_URL",
-    "CONN_MAX_AGE",
-    "DATABASE_CONNECT_TIMEOUT",
-    "CACHE_URL",
-    "PAGE_SIZE",
-    "MAX_PAGE_SIZE",
-    "MAX_REQUEST_BODY_BYTES",
-    "LOGIN_THROTTLE_RATE",
-    "TOKEN_TTL_HOURS",
-    "TOKEN_LIMIT_PER_USER",
-    "IDEMPOTENCY_KEY_TTL_HOURS",
-    "EMAIL_URL",
-    "DEFAULT_FROM_EMAIL",
-    "LOW_STOCK_ALERT_EMAILS",
-    "SECURE_SSL_REDIRECT",
-    "SECURE_HSTS_SECONDS",
-    "SECURE_HSTS_PRELOAD",
-    "LOG_LEVEL",
-    "PORT",
-    "WEB_CONCURRENCY",
-    "GUNICORN_TIMEOUT",
-    "FORWARDED_ALLOW_IPS",
-    "RUN_MIGRATIONS",
-    "GUNICORN_CMD_ARGS",
-}
-
-
-def database_url(settings_dict: dict) -> str:
-    """A DATABASE_URL for a Django DATABASES entry (a unix-socket directory or TCP)."""
-    options = settings_dict.get("OPTIONS") or {}
-    host = str(settings_dict.get("HOST") or options.get("host") or "")
-    port = str(settings_dict.get("PORT") or options.get("port") or "5432")
-    credentials = quote(settings_dict.get("USER") or "", safe="")
-    if settings_dict.get("PASSWORD"):
-        credentials += ":" + quote(settings_dict["PASSWORD"], safe="")
-    name = quote(settings_dict["NAME"], safe="")
-    if not host or host.startswith("/"):
-        query = urlencode({"host": host, "port": port}) if host else ""
-        return f"postgres://{credentials}@/{name}" + (f"?{query}" if query else "")
-    return f"postgres://{credentials}@{host}:{port}/{name}"
-
-
-def subprocess_env(**variables: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in CONFIG_VARIABLES}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.update(variables)
-    return env
 
 
 def free_port() -> int:
@@ -86,7 +32,7 @@ def free_port() -> int:
 
 
 def production_env(**variables: str) -> dict[str, str]:
-    return subprocess_env(
+    return clean_env(
         DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=database_url(connection.settings_dict),
         SECRET_KEY="entrypoint-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
