@@ -98,3 +98,15 @@ def test_warehouse_cancels_any_order_auditors_cannot(customer, warehouse, audito
 
 def test_cancel_of_unknown_order_is_a_404(warehouse):
     assert warehouse.post("/api/v1/orders/99999/cancel/").status_code == 404
+
+
+def test_staff_filter_orders_by_time(warehouse, customer):
+    pen = ProductFactory(stock=10)
+    first = place(customer, pen)
+    second = place(customer, pen)
+    boundary = Order.objects.get(pk=second["id"]).created_at.isoformat()
+    since = warehouse.get("/api/v1/orders/", {"since": boundary}).json()["results"]
+    until = warehouse.get("/api/v1/orders/", {"until": boundary}).json()["results"]
+    assert [o["id"] for o in since] == [second["id"]]
+    assert [o["id"] for o in until] == [second["id"], first["id"]]
+    assert warehouse.get("/api/v1/orders/?since=soon").status_code == 400
