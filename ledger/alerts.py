@@ -4,14 +4,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import django_filters
 from django.conf import settings
 from django.core import mail
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F
 from django.utils import timezone
 
-from core.filtering import apply_filters
 from ledger.models import StockAlert
 
 logger = logging.getLogger(__name__)
@@ -145,28 +143,3 @@ def _message(alert: StockAlert, recipients: list[str]) -> mail.EmailMessage:
         to=recipients,
         headers={"Message-ID": message_id},
     )
-
-
-class StockAlertFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(
-        choices=(("pending", "pending"), ("sent", "sent")), method="filter_status"
-    )
-    product = django_filters.NumberFilter(field_name="product_id")
-
-    class Meta:
-        model = StockAlert
-        fields = ("status", "product")
-
-    def filter_status(self, queryset, name, value):
-        return queryset.filter(sent_at__isnull=value == "pending")
-
-
-def stock_alert_list(*, filters: dict | None = None) -> QuerySet[StockAlert]:
-    """Alerts newest first with the product's sku joined in (no query per row).
-    Raises ValidationError for malformed filters."""
-    queryset = (
-        StockAlert.objects.select_related("product")
-        .only(*(f.attname for f in StockAlert._meta.concrete_fields), "product__sku")
-        .order_by("-id")
-    )
-    return apply_filters(StockAlertFilter, filters, queryset)

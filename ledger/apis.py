@@ -11,11 +11,17 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanAudit, IsWarehouse
 from core.idempotency import idempotent
-from core.pagination import CursorPagination
+from core.pagination import CursorPagination, PageNumberPagination
 from core.rendering import Renderer
-from ledger.filters import MovementFilter
-from ledger.models import AdjustmentReason, Movement
-from ledger.selectors import balance_as_of, balance_current, movement_get, movement_list
+from ledger.filters import MovementFilter, StockAlertFilter
+from ledger.models import AdjustmentReason, Movement, StockAlert
+from ledger.selectors import (
+    balance_as_of,
+    balance_current,
+    movement_get,
+    movement_list,
+    stock_alert_list,
+)
 from ledger.services import stock_adjust, stock_restock, stock_take
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -249,3 +255,41 @@ class BalanceApi(APIView):
         else:
             balance = balance_as_of(product_id=product_id, as_of=as_of)
         return Response(self.BalanceOutput(balance).data)
+
+
+class StockAlertOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    product = serializers.IntegerField(source="product_id")
+    sku = serializers.CharField(source="product.sku")
+    movement = serializers.IntegerField(source="movement_id")
+    on_hand = serializers.IntegerField()
+    reorder_level = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.ChoiceField(choices=("pending", "sent"))
+    attempts = serializers.IntegerField()
+    last_error = serializers.CharField()
+
+
+render_alert = Renderer(StockAlertOutput)
+
+
+class StockAlertListApi(APIView):
+    """Low-stock alerts, newest first: ``status=pending|sent``, ``product=<id>``.
+    Warehouse staff and auditors; customers get 403."""
+
+    permission_classes = (CanAudit,)
+    pagination_class = PageNumberPagination
+    filterset_class = StockAlertFilter
+    # Read by the OpenAPI schema only (the query goes through the selector), so that it
+    # documents the filters and the page envelope.
+    filter_backends = (DjangoFilterBackend,)
+    queryset = StockAlert.objects.none()
+
+    @extend_schema(responses=StockAlertOutput(many=True))
+    def get(self, request):
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            stock_alert_list(filters=request.query_params), request, view=self
+        )
+        return paginator.get_paginated_response(render_alert.many(page))

@@ -1,6 +1,6 @@
 import django_filters
 
-from ledger.models import Movement, MovementKind
+from ledger.models import Movement, MovementKind, StockAlert
 
 
 class MovementFilter(django_filters.FilterSet):
@@ -16,3 +16,17 @@ class MovementFilter(django_filters.FilterSet):
     class Meta:
         model = Movement
         fields = ("product", "sku", "kind", "actor", "reference", "order", "since", "until")
+
+
+class StockAlertFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(
+        choices=(("pending", "pending"), ("sent", "sent")), method="filter_status"
+    )
+    product = django_filters.NumberFilter(field_name="product_id")
+
+    class Meta:
+        model = StockAlert
+        fields = ("status", "product")
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(sent_at__isnull=value == "pending")

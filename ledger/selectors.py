@@ -7,8 +7,8 @@ from django.utils import timezone
 from catalog.exceptions import ProductNotFound
 from core.filtering import apply_filters
 from ledger.exceptions import MovementNotFound
-from ledger.filters import MovementFilter
-from ledger.models import Movement, StockBalance
+from ledger.filters import MovementFilter, StockAlertFilter
+from ledger.models import Movement, StockAlert, StockBalance
 
 
 def movement_list(*, filters: dict | None = None) -> QuerySet[Movement]:
@@ -63,3 +63,14 @@ def balance_as_of(*, product_id: int, as_of: datetime) -> BalanceAt:
             raise ProductNotFound(product=product_id)
         last = (0, 0)
     return BalanceAt(product=product_id, on_hand=last[0], seq=last[1], as_of=as_of)
+
+
+def stock_alert_list(*, filters: dict | None = None) -> QuerySet[StockAlert]:
+    """Alerts newest first with the product's sku joined in (no query per row).
+    Raises ValidationError for malformed filters."""
+    queryset = (
+        StockAlert.objects.select_related("product")
+        .only(*(f.attname for f in StockAlert._meta.concrete_fields), "product__sku")
+        .order_by("-id")
+    )
+    return apply_filters(StockAlertFilter, filters, queryset)

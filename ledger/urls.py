@@ -1,7 +1,6 @@
 from django.urls import path
 
 from ledger import apis
-from ledger.alert_apis import StockAlertListApi
 
 urlpatterns = [
     path("products/<int:product_id>/restocks/", apis.RestockApi.as_view(), name="restock"),
@@ -11,5 +10,5 @@ urlpatterns = [
     path("movements/", apis.MovementListApi.as_view(), name="movement-list"),
     path("movements/export.csv", apis.MovementExportApi.as_view(), name="movement-export"),
     path("movements/<int:movement_id>/", apis.MovementDetailApi.as_view(), name="movement-detail"),
-    path("stock-alerts/", StockAlertListApi.as_view(), name="stock-alert-list"),
+    path("stock-alerts/", apis.StockAlertListApi.as_view(), name="stock-alert-list"),
 ]
