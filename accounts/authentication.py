@@ -40,10 +40,10 @@ class TokenAuthentication(auth.TokenAuthentication):
     """
 
     def authenticate_credentials(self, token: bytes):
-        token = token.decode("utf-8")
         try:
+            token = token.decode("utf-8")
             digest = hash_token(token)
-        except (TypeError, binascii.Error) as exc:
+        except (TypeError, UnicodeDecodeError, binascii.Error) as exc:
             raise AuthenticationFailed("Invalid token.") from exc
         with connection.cursor() as cursor:
             cursor.execute(_TOKEN_QUERY, [token[: CONSTANTS.TOKEN_KEY_LENGTH]])

@@ -1,8 +1,8 @@
-from django.urls import path
+from django.urls import re_path
 
 from accounts.apis import LegacyLoginApi, LegacyLogoutApi
 
 urlpatterns = [
-    path("login/", LegacyLoginApi.as_view(), name="legacy-login"),
-    path("logout/", LegacyLogoutApi.as_view(), name="legacy-logout"),
+    re_path(r"^login/?$", LegacyLoginApi.as_view(), name="legacy-login"),
+    re_path(r"^logout/?$", LegacyLogoutApi.as_view(), name="legacy-logout"),
 ]

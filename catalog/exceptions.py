@@ -9,3 +9,10 @@ class ProductNotFound(NotFound):
 class ProductHasMovements(Conflict):
     code = "product_has_movements"
     detail = "A product with stock movements cannot be deleted; archive it instead."
+
+
+class ProductExists(Conflict):
+    """Another product already has this sku or name (``field`` says which)."""
+
+    code = "product_exists"
+    detail = "Another product already has this sku or name."

@@ -1,12 +1,28 @@
+from contextlib import contextmanager
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
+from catalog.exceptions import ProductExists
 from catalog.models import Product
 from ledger.models import StockBalance
 
 
-@transaction.atomic
+@contextmanager
+def _one_transaction_with_unique_names():
+    """One transaction; a sku or name taken meanwhile (the API checks first, but two
+    requests can race past that check) becomes ProductExists instead of a 500."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
+        field = "sku" if "sku" in constraint else "name" if "name" in constraint else None
+        if field is None:
+            raise
+        raise ProductExists(field=field) from exc
+
+
 def product_create(
     *,
     sku: str,
@@ -18,30 +34,33 @@ def product_create(
 ) -> Product:
     """Create a product and its balance row (on hand 0) in one transaction.
 
-    Raises IntegrityError if the sku or name is taken (the API validates first).
+    Raises ProductExists if the sku or name is taken.
     """
-    product = Product.objects.create(
-        sku=sku,
-        name=name,
-        price=price,
-        description=description,
-        reorder_level=reorder_level,
-        is_active=is_active,
-    )
-    StockBalance.objects.create(product=product)
+    with _one_transaction_with_unique_names():
+        product = Product.objects.create(
+            sku=sku,
+            name=name,
+            price=price,
+            description=description,
+            reorder_level=reorder_level,
+            is_active=is_active,
+        )
+        StockBalance.objects.create(product=product)
     return product
 
 
 UPDATABLE_FIELDS = frozenset({"sku", "name", "price", "description", "reorder_level", "is_active"})
 
 
-@transaction.atomic
 def product_update(*, product: Product, **changes) -> Product:
-    """Change catalogue fields (never stock: that goes through the ledger)."""
+    """Change catalogue fields (never stock: that goes through the ledger).
+
+    Raises ProductExists if the new sku or name is taken."""
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
         raise TypeError(f"not updatable: {sorted(unknown)}")
     for field, value in changes.items():
         setattr(product, field, value)
-    product.save(update_fields=[*changes, "updated_at"])
+    with _one_transaction_with_unique_names():
+        product.save(update_fields=[*changes, "updated_at"])
     return product

@@ -1,3 +1,6 @@
+from datetime import UTC
+
+import django_filters
 from rest_framework.exceptions import ValidationError
 
 
@@ -13,3 +16,13 @@ def apply_filters(filterset_class, params, queryset):
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)
     return filterset.qs
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 instant, compared in UTC. Python accepts offsets up to ±23:59 but
+    PostgreSQL only ±15:59, so the value is converted before it reaches the query."""
+
+    def filter(self, qs, value):
+        if value is not None:
+            value = value.astimezone(UTC)
+        return super().filter(qs, value)

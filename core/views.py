@@ -1,14 +1,39 @@
 """Health checks and JSON fallbacks for unknown URLs and server errors."""
 
+from functools import wraps
+
 from django.db import connection
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 
+def json_endpoint(view):
+    """GET and HEAD only, answered in JSON whatever the method (these views take no
+    input, so CSRF does not apply: without the exemption a POST would get Django's HTML
+    403 page)."""
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):
+            response = JsonResponse(
+                {"code": "method_not_allowed", "detail": f'Method "{request.method}" not allowed.'},
+                status=405,
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@json_endpoint
 def healthz(request):
     """The process answers: no database access, for liveness probes."""
     return JsonResponse({"status": "ok"})
 
 
+@json_endpoint
 def readyz(request):
     """The database answers: 200, else 503 (for readiness probes and load balancers)."""
     try:
@@ -22,8 +47,21 @@ def readyz(request):
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
+@csrf_exempt
 def not_found(request, exception=None, **kwargs):
     return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
+
+
+def bad_request(request, exception=None, **kwargs):
+    """Django's own 400s (an unknown Host, too many fields), in the API's format."""
+    return JsonResponse({"code": "bad_request", "detail": "Bad request."}, status=400)
+
+
+def permission_denied(request, exception=None, **kwargs):
+    return JsonResponse(
+        {"code": "permission_denied", "detail": "You do not have permission to do this."},
+        status=403,
+    )
 
 
 def server_error(request, *args, **kwargs):

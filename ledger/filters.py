@@ -1,5 +1,6 @@
 import django_filters
 
+from core.filtering import UtcIsoDateTimeFilter
 from ledger.models import Movement, MovementKind, StockAlert
 
 
@@ -10,8 +11,8 @@ class MovementFilter(django_filters.FilterSet):
     actor = django_filters.NumberFilter(field_name="actor_id")
     reference = django_filters.CharFilter()
     order = django_filters.NumberFilter(field_name="order_line__order_id")
-    since = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="lte")
+    since = UtcIsoDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="recorded_at", lookup_expr="lte")
 
     class Meta:
         model = Movement

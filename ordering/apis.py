@@ -13,7 +13,7 @@ from ledger.apis import IDEMPOTENCY_HEADER
 from ordering.filters import OrderFilter
 from ordering.models import Order
 from ordering.selectors import order_get, order_list
-from ordering.services import MAX_LINES, order_cancel, order_place
+from ordering.services import MAX_LINES, MAX_UNITS, order_cancel, order_place
 
 
 def lines_of(order):
@@ -50,7 +50,7 @@ render_order = Renderer(OrderOutput)
 
 class OrderLineInput(serializers.Serializer):
     product = serializers.IntegerField(min_value=1)
-    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_UNITS)
 
 
 class OrderInput(serializers.Serializer):

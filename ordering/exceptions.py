@@ -18,6 +18,11 @@ class UnknownProducts(InvalidInput):
     detail = "Some products do not exist or are no longer sold."
 
 
+class OrderTooLarge(InvalidInput):
+    code = "order_too_large"
+    detail = "The order is larger than one order may be."
+
+
 class ProductOutOfStock(InvalidInput):
     """The original API's answer to short stock (a 400, as its clients expect)."""
 

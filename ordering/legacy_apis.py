@@ -3,20 +3,19 @@ selectors and services as /api/v1; only the shapes differ."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.selectors import product_get, product_list
 from core.pagination import PageNumberPagination
+from core.parsers import JSONParser
 from core.rendering import Renderer
 from ledger.exceptions import InsufficientStock
 from ordering.apis import lines_of
 from ordering.exceptions import ProductOutOfStock
 from ordering.selectors import order_get, order_list
-from ordering.services import MAX_LINES, order_place
-
-MAX_UNITS = 1000
+from ordering.services import MAX_LINES, MAX_UNITS, order_place
 
 
 class StoreProductOutput(serializers.Serializer):

@@ -10,10 +10,19 @@ from django.utils import timezone
 from catalog.models import Product
 from ledger.models import Movement, MovementKind
 from ledger.posting import Posting, movements_post
-from ordering.exceptions import OrderNotCancellable, OrderNotFound, UnknownProducts
+from ordering.exceptions import (
+    OrderNotCancellable,
+    OrderNotFound,
+    OrderTooLarge,
+    UnknownProducts,
+)
 from ordering.models import Order, OrderLine, OrderStatus
 
 MAX_LINES = 100
+# Units in one order, all lines together. It also bounds the original API's answer,
+# which lists one product id per unit.
+MAX_UNITS = 10_000
+MAX_TOTAL = Decimal("999999999999.99")  # Order.total: 14 digits, 2 of them decimals
 
 
 def merge_lines(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
@@ -31,17 +40,22 @@ def order_place(*, customer_id: int, lines: Iterable[tuple[int, int]]) -> Order:
     Reads the products (one query, for prices and to refuse unknown or archived ones),
     writes the order and its lines, then posts through movements_post, which locks the
     balance rows in product-id order. Costs n + 3 statements for n products.
-    Raises UnknownProducts, InsufficientStock (every short line); nothing is written then.
+    Raises OrderTooLarge, UnknownProducts, InsufficientStock (every short line); nothing
+    is written then.
     """
     quantities = merge_lines(lines)
     if not 1 <= len(quantities) <= MAX_LINES:
-        raise ValueError(f"an order has 1 to {MAX_LINES} products")
+        raise OrderTooLarge(f"An order has 1 to {MAX_LINES} products.")
+    if sum(quantities.values()) > MAX_UNITS:
+        raise OrderTooLarge(f"An order has at most {MAX_UNITS} units.")
     products = _sellable_products(list(quantities))
     unknown = sorted(set(quantities) - set(products))
     if unknown:
         raise UnknownProducts(products=unknown)
 
     total = sum((products[p].price * q for p, q in quantities.items()), Decimal("0.00"))
+    if total > MAX_TOTAL:
+        raise OrderTooLarge(f"An order's total cannot exceed {MAX_TOTAL}.")
     order = Order(customer_id=customer_id, status=OrderStatus.PLACED, total=total)
     order_lines = [
         OrderLine(product=products[p], quantity=q, unit_price=products[p].price)
