@@ -1,4 +1,3 @@
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -10,7 +9,7 @@ from catalog.filters import ProductFilter
 from catalog.models import Product
 from catalog.selectors import product_get, product_list
 from catalog.services import product_create, product_update
-from core.pagination import PageNumberPagination
+from core.apis import ListApi
 from core.rendering import Renderer
 
 
@@ -44,13 +43,9 @@ def _catalogue_for_customers(request) -> bool:
     return not has_role(request.user, Role.WAREHOUSE, Role.AUDITOR)
 
 
-class ProductListCreateApi(APIView):
+class ProductListCreateApi(ListApi):
     permission_classes = (ReadOrWarehouseWrites,)
-    pagination_class = PageNumberPagination
     filterset_class = ProductFilter
-    # Read by the OpenAPI schema only (the query goes through the selector), so that it
-    # documents the filters and the page envelope.
-    filter_backends = (DjangoFilterBackend,)
     queryset = Product.objects.none()
 
     @extend_schema(responses=ProductOutput(many=True))
@@ -58,9 +53,7 @@ class ProductListCreateApi(APIView):
         products = product_list(
             filters=request.query_params, active_only=_catalogue_for_customers(request)
         )
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(products, request, view=self)
-        return paginator.get_paginated_response(render_product.many(page))
+        return self.paginated(products, render_product)
 
     @extend_schema(request=ProductInput, responses={201: ProductOutput})
     def post(self, request):

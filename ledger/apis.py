@@ -10,8 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanAudit, IsWarehouse
+from core.apis import ListApi
 from core.idempotency import idempotent
-from core.pagination import CursorPagination, PageNumberPagination
+from core.pagination import CursorPagination
 from core.rendering import Renderer
 from ledger.filters import MovementFilter, StockAlertFilter
 from ledger.models import AdjustmentReason, Movement, StockAlert
@@ -136,24 +137,17 @@ class StocktakeApi(_StockWriteApi):
         return self.created(movement)
 
 
-class MovementListApi(APIView):
+class MovementListApi(ListApi):
     """Movement history, newest first, with keyset (cursor) pagination."""
 
     permission_classes = (CanAudit,)
     pagination_class = CursorPagination
     filterset_class = MovementFilter
-    # Read by the OpenAPI schema only (the query goes through the selector), so that it
-    # documents the filters and the page envelope.
-    filter_backends = (DjangoFilterBackend,)
     queryset = Movement.objects.none()
 
     @extend_schema(responses=MovementListOutput(many=True))
     def get(self, request):
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(
-            movement_list(filters=request.query_params), request, view=self
-        )
-        return paginator.get_paginated_response(render_movement_row.many(page))
+        return self.paginated(movement_list(filters=request.query_params), render_movement_row)
 
 
 class MovementDetailApi(APIView):
@@ -274,22 +268,14 @@ class StockAlertOutput(serializers.Serializer):
 render_alert = Renderer(StockAlertOutput)
 
 
-class StockAlertListApi(APIView):
+class StockAlertListApi(ListApi):
     """Low-stock alerts, newest first: ``status=pending|sent``, ``product=<id>``.
     Warehouse staff and auditors; customers get 403."""
 
     permission_classes = (CanAudit,)
-    pagination_class = PageNumberPagination
     filterset_class = StockAlertFilter
-    # Read by the OpenAPI schema only (the query goes through the selector), so that it
-    # documents the filters and the page envelope.
-    filter_backends = (DjangoFilterBackend,)
     queryset = StockAlert.objects.none()
 
     @extend_schema(responses=StockAlertOutput(many=True))
     def get(self, request):
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(
-            stock_alert_list(filters=request.query_params), request, view=self
-        )
-        return paginator.get_paginated_response(render_alert.many(page))
+        return self.paginated(stock_alert_list(filters=request.query_params), render_alert)

@@ -1,4 +1,3 @@
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -6,8 +5,8 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanPlaceOrders
 from accounts.roles import Role, has_role
+from core.apis import ListApi
 from core.idempotency import idempotent
-from core.pagination import PageNumberPagination
 from core.rendering import Renderer
 from ledger.apis import IDEMPOTENCY_HEADER
 from ordering.filters import OrderFilter
@@ -64,21 +63,15 @@ def visible_customer(request) -> int | None:
     return request.user.id
 
 
-class OrderListCreateApi(APIView):
+class OrderListCreateApi(ListApi):
     permission_classes = (CanPlaceOrders,)
-    pagination_class = PageNumberPagination
     filterset_class = OrderFilter
-    # Read by the OpenAPI schema only (the query goes through the selector), so that it
-    # documents the filters and the page envelope.
-    filter_backends = (DjangoFilterBackend,)
     queryset = Order.objects.none()
 
     @extend_schema(responses=OrderOutput(many=True))
     def get(self, request):
         orders = order_list(customer_id=visible_customer(request), filters=request.query_params)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(orders, request, view=self)
-        return paginator.get_paginated_response(render_order.many(page))
+        return self.paginated(orders, render_order)
 
     @extend_schema(
         request=OrderInput, responses={201: OrderOutput}, parameters=[IDEMPOTENCY_HEADER]

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.selectors import product_get, product_list
-from core.pagination import PageNumberPagination
+from core.apis import ListApi
 from core.parsers import JSONParser
 from core.rendering import Renderer
 from ledger.exceptions import InsufficientStock
@@ -51,14 +51,11 @@ class StoreOrderInput(serializers.Serializer):
         return value
 
 
-class StoreProductListApi(APIView):
-    pagination_class = PageNumberPagination
-
+class StoreProductListApi(ListApi):
+    filter_backends = ()  # the original API has no filters
     @extend_schema(responses=StoreProductOutput(many=True))
     def get(self, request):
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(product_list(active_only=True), request, view=self)
-        return paginator.get_paginated_response(render_store_product.many(page))
+        return self.paginated(product_list(active_only=True), render_store_product)
 
 
 class StoreProductDetailApi(APIView):
@@ -67,17 +64,13 @@ class StoreProductDetailApi(APIView):
         return Response(render_store_product(product_get(product_id=product_id, active_only=True)))
 
 
-class StoreOrderListCreateApi(APIView):
-    pagination_class = PageNumberPagination
+class StoreOrderListCreateApi(ListApi):
+    filter_backends = ()  # the original API has no filters
     parser_classes = (JSONParser, FormParser)
 
     @extend_schema(responses=StoreOrderOutput(many=True))
     def get(self, request):
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(
-            order_list(customer_id=request.user.id), request, view=self
-        )
-        return paginator.get_paginated_response(render_store_order.many(page))
+        return self.paginated(order_list(customer_id=request.user.id), render_store_order)
 
     @extend_schema(request=StoreOrderInput, responses={201: StoreOrderOutput})
     def post(self, request):
