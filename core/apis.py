@@ -11,7 +11,6 @@ from core.rendering import Renderer
 # filtering itself happens in the selector. (Comments, not a docstring: drf-spectacular
 # would publish a docstring as every list's description.)
 class ListApi(APIView):
-
     pagination_class = PageNumberPagination
     filter_backends = (DjangoFilterBackend,)
 

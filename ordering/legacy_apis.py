@@ -53,6 +53,7 @@ class StoreOrderInput(serializers.Serializer):
 
 class StoreProductListApi(ListApi):
     filter_backends = ()  # the original API has no filters
+
     @extend_schema(responses=StoreProductOutput(many=True))
     def get(self, request):
         return self.paginated(product_list(active_only=True), render_store_product)
