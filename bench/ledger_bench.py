@@ -388,6 +388,28 @@ def _next_posting(rng, index, product_ids) -> tuple[int, int, bool]:
     return product_id, rng.randint(1, 5), False
 
 
+def _timed_postings(post, start) -> dict:
+    """Wait for the common start, then call post(number) until the deadline; count
+    postings done and refused, wall and CPU time (both writer kinds measure alike)."""
+    done = refused = 0
+    deadline = start()
+    began = time.monotonic()
+    cpu_began = time.process_time()
+    number = WARMUP_POSTINGS
+    while time.monotonic() < deadline:
+        if post(number):
+            done += 1
+        else:
+            refused += 1
+        number += 1
+    return {
+        "done": done,
+        "refused": refused,
+        "elapsed": time.monotonic() - began,
+        "cpu": time.process_time() - cpu_began,
+    }
+
+
 def _service_writer(index, start, product_ids, actor_id, seed):
     """A writer process posting through ledger.services (its own Django connection)."""
     from django.db import connection
@@ -415,21 +437,9 @@ def _service_writer(index, start, product_ids, actor_id, seed):
 
     for number in range(WARMUP_POSTINGS):
         post(number)
-    done = refused = 0
-    deadline = start()
-    began = time.monotonic()
-    cpu_began = time.process_time()
-    number = WARMUP_POSTINGS
-    while time.monotonic() < deadline:
-        if post(number):
-            done += 1
-        else:
-            refused += 1
-        number += 1
-    elapsed = time.monotonic() - began
-    cpu = time.process_time() - cpu_began
+    result = _timed_postings(post, start)
     connection.close()
-    return {"done": done, "refused": refused, "elapsed": elapsed, "cpu": cpu}
+    return result
 
 
 def _raw_writer(index, start, product_ids, actor_id, seed, connect_params, write_sql):
@@ -495,21 +505,9 @@ def _raw_writer(index, start, product_ids, actor_id, seed, connect_params, write
     for number in range(WARMUP_POSTINGS):
         post(number)
     spent[:] = [0.0, 0.0, 0.0]
-    done = refused = 0
-    deadline = start()
-    began = time.monotonic()
-    cpu_began = time.process_time()
-    number = WARMUP_POSTINGS
-    while time.monotonic() < deadline:
-        if post(number):
-            done += 1
-        else:
-            refused += 1
-        number += 1
-    elapsed = time.monotonic() - began
-    cpu = time.process_time() - cpu_began
+    result = _timed_postings(post, start)
     connection.close()
-    return {"done": done, "refused": refused, "elapsed": elapsed, "cpu": cpu, "spent": spent}
+    return {**result, "spent": spent}
 
 
 def _summarise(rounds) -> dict:

@@ -110,5 +110,4 @@ class OrderCancelApi(APIView):
             actor_id=request.user.id,
             customer_id=None if staff else request.user.id,
         )
-        order = order_get(order_id=order.id, customer_id=None)
         return Response(render_order(order))

@@ -17,6 +17,7 @@ from ordering.exceptions import (
     UnknownProducts,
 )
 from ordering.models import Order, OrderLine, OrderStatus
+from ordering.selectors import order_get
 
 MAX_LINES = 100
 # Units in one order, all lines together. It also bounds the original API's answer,
@@ -166,4 +167,5 @@ def order_cancel(*, order_id: int, actor_id: int, customer_id: int | None) -> Or
         ],
         actor_id=actor_id,
     )
-    return Order.objects.get(pk=order_id)
+    # Read back with its lines and products, as the API renders it.
+    return order_get(order_id=order_id, customer_id=None)
