@@ -5,7 +5,6 @@ from django.db import IntegrityError, transaction
 
 from catalog.exceptions import ProductExists
 from catalog.models import Product
-from ledger.models import StockBalance
 
 
 @contextmanager
@@ -32,7 +31,8 @@ def product_create(
     reorder_level: int = 0,
     is_active: bool = True,
 ) -> Product:
-    """Create a product and its balance row (on hand 0) in one transaction.
+    """Create a product. The ledger opens its balance row (on hand 0) in the same
+    transaction (its trigger on catalog_product), so the catalogue never writes it.
 
     Raises ProductExists if the sku or name is taken.
     """
@@ -45,7 +45,6 @@ def product_create(
             reorder_level=reorder_level,
             is_active=is_active,
         )
-        StockBalance.objects.create(product=product)
     return product
 
 

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "catalog",
     "ledger",
     "ordering",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -11,6 +11,8 @@ import json
 
 from django.db import connection, transaction
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
 
 from core.exceptions import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
@@ -18,6 +20,14 @@ from core.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+
+# The header as the OpenAPI schema documents it, on every write that honours it.
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Repeat a write safely: the same key and body replay the first response.",
+)
 
 
 def _advisory_lock_id(user_id: int, key: str) -> int:

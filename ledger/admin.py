@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 
+from ledger import product_admin  # noqa: F401  (the product page with its stock)
 from ledger.models import Movement, StockAlert
 
 

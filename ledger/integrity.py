@@ -1,4 +1,4 @@
-"""Checks and repairs of the balances against the movements (DESIGN.md, "The ledger":
+"""Checks and repairs of the balances against the movements (docs/design.md, "The ledger":
 invariant 3 and the hash chain). Used by the verify_ledger and rebuild_balances commands.
 
 Both read the movements in bulk: ``ledger_verify`` streams them with server-side cursors

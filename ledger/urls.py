@@ -1,14 +1,24 @@
 from django.urls import path
 
-from ledger import apis
+from ledger.apis import alerts, export, history, stock_writes
 
 urlpatterns = [
-    path("products/<int:product_id>/restocks/", apis.RestockApi.as_view(), name="restock"),
-    path("products/<int:product_id>/adjustments/", apis.AdjustmentApi.as_view(), name="adjustment"),
-    path("products/<int:product_id>/stocktakes/", apis.StocktakeApi.as_view(), name="stocktake"),
-    path("products/<int:product_id>/balance/", apis.BalanceApi.as_view(), name="balance"),
-    path("movements/", apis.MovementListApi.as_view(), name="movement-list"),
-    path("movements/export.csv", apis.MovementExportApi.as_view(), name="movement-export"),
-    path("movements/<int:movement_id>/", apis.MovementDetailApi.as_view(), name="movement-detail"),
-    path("stock-alerts/", apis.StockAlertListApi.as_view(), name="stock-alert-list"),
+    path("products/<int:product_id>/restocks/", stock_writes.RestockApi.as_view(), name="restock"),
+    path(
+        "products/<int:product_id>/adjustments/",
+        stock_writes.AdjustmentApi.as_view(),
+        name="adjustment",
+    ),
+    path(
+        "products/<int:product_id>/stocktakes/",
+        stock_writes.StocktakeApi.as_view(),
+        name="stocktake",
+    ),
+    path("products/<int:product_id>/balance/", history.BalanceApi.as_view(), name="balance"),
+    path("movements/", history.MovementListApi.as_view(), name="movement-list"),
+    path("movements/export.csv", export.MovementExportApi.as_view(), name="movement-export"),
+    path(
+        "movements/<int:movement_id>/", history.MovementDetailApi.as_view(), name="movement-detail"
+    ),
+    path("stock-alerts/", alerts.StockAlertListApi.as_view(), name="stock-alert-list"),
 ]

@@ -6,9 +6,8 @@ from rest_framework.views import APIView
 from accounts.permissions import CanPlaceOrders
 from accounts.roles import Role, has_role
 from core.apis import ListApi
-from core.idempotency import idempotent
+from core.idempotency import IDEMPOTENCY_HEADER, idempotent
 from core.rendering import Renderer
-from ledger.apis import IDEMPOTENCY_HEADER
 from ordering.filters import OrderFilter
 from ordering.models import Order
 from ordering.selectors import order_get, order_list

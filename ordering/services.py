@@ -133,15 +133,12 @@ def order_cancel(*, order_id: int, actor_id: int, customer_id: int | None) -> Or
     cancels exactly one wins; then the balance rows in product-id order.
     Raises OrderNotFound (no such order, or another customer's), OrderNotCancellable.
     """
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE ordering_order SET status = %s, cancelled_at = %s"
-            " WHERE id = %s AND status = %s AND (%s::integer IS NULL OR customer_id = %s)"
-            " RETURNING id",
-            [OrderStatus.CANCELLED, now, order_id, OrderStatus.PLACED, customer_id, customer_id],
-        )
-        cancelled = cursor.fetchone() is not None
+    placed = Order.objects.filter(pk=order_id, status=OrderStatus.PLACED)
+    if customer_id is not None:
+        placed = placed.filter(customer_id=customer_id)
+    # One conditional UPDATE: it takes the order row's lock, and a concurrent cancel
+    # that committed first leaves no PLACED row to match.
+    cancelled = placed.update(status=OrderStatus.CANCELLED, cancelled_at=timezone.now()) == 1
     if not cancelled:
         visible = Order.objects.filter(pk=order_id)
         if customer_id is not None:

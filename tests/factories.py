@@ -30,8 +30,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class ProductFactory(factory.Factory):
-    """Products are made through catalog.services.product_create, which also creates
-    the balance row, exactly as the API and admin do."""
+    """Products are made through catalog.services.product_create, exactly as the API and
+    admin make them (the ledger opens the balance row in the same transaction)."""
 
     class Meta:
         model = dict

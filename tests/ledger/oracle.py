@@ -1,4 +1,4 @@
-"""An independent check of the ledger invariants (DESIGN.md, "The ledger"), in SQL,
+"""An independent check of the ledger invariants (docs/design.md, "The ledger"), in SQL,
 so tests do not rely only on the code they test."""
 
 from django.db import connection

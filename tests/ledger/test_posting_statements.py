@@ -1,4 +1,4 @@
-"""Invariants 4 and 5 (DESIGN.md): a posting is a conditional UPDATE ... RETURNING of the
+"""Invariants 4 and 5 (docs/design.md): a posting is a conditional UPDATE ... RETURNING of the
 balance, with no SELECT before it, then one INSERT statement; multi-product postings
 lock the balances in product-id order."""
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from core.demo import demo_load
+from demo.services import demo_load
 
 
 class Command(BaseCommand):

@@ -1,0 +1,62 @@
+"""Auditors' reads: movement history (cursor pages), one movement, a balance now or as
+of a past instant."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import CanAudit
+from core.apis import ListApi
+from core.pagination import CursorPagination
+from ledger.apis.output import MovementListOutput, render_movement_row
+from ledger.filters import MovementFilter
+from ledger.models import Movement
+from ledger.selectors import balance_as_of, balance_current, movement_get, movement_list
+
+
+class MovementListApi(ListApi):
+    """Movement history, newest first, with keyset (cursor) pagination."""
+
+    permission_classes = (CanAudit,)
+    pagination_class = CursorPagination
+    filterset_class = MovementFilter
+    queryset = Movement.objects.none()
+
+    @extend_schema(responses=MovementListOutput(many=True))
+    def get(self, request):
+        return self.paginated(movement_list(filters=request.query_params), render_movement_row)
+
+
+class MovementDetailApi(APIView):
+    permission_classes = (CanAudit,)
+
+    @extend_schema(responses=MovementListOutput)
+    def get(self, request, movement_id: int):
+        return Response(render_movement_row(movement_get(movement_id=movement_id)))
+
+
+class BalanceApi(APIView):
+    """A product's balance now, or as of a past instant (``?as_of=`` ISO 8601)."""
+
+    permission_classes = (CanAudit,)
+
+    class BalanceQuery(serializers.Serializer):
+        as_of = serializers.DateTimeField(required=False)
+
+    class BalanceOutput(serializers.Serializer):
+        product = serializers.IntegerField()
+        on_hand = serializers.IntegerField()
+        seq = serializers.IntegerField()
+        as_of = serializers.DateTimeField()
+
+    @extend_schema(parameters=[BalanceQuery], responses=BalanceOutput)
+    def get(self, request, product_id: int):
+        query = self.BalanceQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        as_of = query.validated_data.get("as_of")
+        if as_of is None:
+            balance = balance_current(product_id=product_id)
+        else:
+            balance = balance_as_of(product_id=product_id, as_of=as_of)
+        return Response(self.BalanceOutput(balance).data)

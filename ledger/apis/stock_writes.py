@@ -1,0 +1,91 @@
+"""Warehouse writes: restocks, adjustments and stocktakes, each one posting."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsWarehouse
+from core.idempotency import IDEMPOTENCY_HEADER, idempotent
+from ledger.apis.output import MovementOutput, render_movement
+from ledger.models import AdjustmentReason
+from ledger.services import stock_adjust, stock_restock, stock_take
+
+
+class _StockWriteApi(APIView):
+    permission_classes = (IsWarehouse,)
+
+    def created(self, movement) -> Response:
+        return Response(render_movement(movement), status=status.HTTP_201_CREATED)
+
+
+class RestockApi(_StockWriteApi):
+    class RestockInput(serializers.Serializer):
+        quantity = serializers.IntegerField(min_value=1, max_value=10**9)
+        reference = serializers.CharField(max_length=200, required=False, default="")
+        note = serializers.CharField(max_length=2000, required=False, default="")
+
+    @extend_schema(
+        request=RestockInput, responses={201: MovementOutput}, parameters=[IDEMPOTENCY_HEADER]
+    )
+    @idempotent
+    def post(self, request, product_id: int):
+        data = self.RestockInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self.created(
+            stock_restock(product_id=product_id, actor_id=request.user.id, **data.validated_data)
+        )
+
+
+class AdjustmentApi(_StockWriteApi):
+    class AdjustmentInput(serializers.Serializer):
+        quantity = serializers.IntegerField(min_value=-(10**9), max_value=10**9)
+        reason = serializers.ChoiceField(
+            choices=[r for r in AdjustmentReason.values if r != AdjustmentReason.STOCKTAKE]
+        )
+        reference = serializers.CharField(max_length=200, required=False, default="")
+        note = serializers.CharField(max_length=2000, required=False, default="")
+
+        def validate_quantity(self, value):
+            if value == 0:
+                raise serializers.ValidationError("An adjustment cannot be zero.")
+            return value
+
+    @extend_schema(
+        request=AdjustmentInput, responses={201: MovementOutput}, parameters=[IDEMPOTENCY_HEADER]
+    )
+    @idempotent
+    def post(self, request, product_id: int):
+        data = self.AdjustmentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self.created(
+            stock_adjust(product_id=product_id, actor_id=request.user.id, **data.validated_data)
+        )
+
+
+class StocktakeApi(_StockWriteApi):
+    class StocktakeInput(serializers.Serializer):
+        counted = serializers.IntegerField(min_value=0, max_value=10**12)
+        note = serializers.CharField(max_length=2000, required=False, default="")
+
+    class StocktakeUnchanged(serializers.Serializer):
+        movement = serializers.JSONField(allow_null=True)
+        detail = serializers.CharField()
+
+    @extend_schema(
+        request=StocktakeInput,
+        responses={201: MovementOutput, 200: StocktakeUnchanged},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    @idempotent
+    def post(self, request, product_id: int):
+        data = self.StocktakeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        movement = stock_take(
+            product_id=product_id, actor_id=request.user.id, **data.validated_data
+        )
+        if movement is None:
+            return Response(
+                {"movement": None, "detail": "The count matches the balance; nothing was posted."}
+            )
+        return self.created(movement)
