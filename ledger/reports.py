@@ -1,7 +1,6 @@
 """The low-stock report: products at or below their reorder level, with how fast they
 are being consumed, and renderers for it (an aligned text table, CSV, JSON)."""
 
-import csv
 import io
 import json
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
+from core import csv
 from ledger.models import MovementKind
 
 WINDOW_DAYS = 30
@@ -137,7 +137,9 @@ def render_text(rows: list[LowStockRow], *, now: datetime, window_days: int = WI
 
 
 def render_csv(rows: list[LowStockRow]) -> str:
-    """One header line, one line per product; an unknown restock time or cover is empty."""
+    """One header line, one line per product; an unknown restock time or cover is empty.
+    Figures stay numbers; a sku or name that a spreadsheet would run as a formula is
+    prefixed with ``'`` (core.csv)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)

@@ -23,6 +23,20 @@ def movement_list(*, filters: dict | None = None) -> QuerySet[Movement]:
     return apply_filters(MovementFilter, filters, queryset)
 
 
+def movement_export_list(
+    *, filters: dict | None = None, after_id: int | None = None
+) -> QuerySet[Movement]:
+    """The export's rows: movement_list's, in its order (newest first: descending id, a
+    total order that never changes for rows already written). With ``after_id``, only the
+    rows that come after that one in this order, i.e. ids below it, so an interrupted
+    export resumes from the last id it received. Raises ValidationError for malformed
+    filters."""
+    movements = movement_list(filters=filters)
+    if after_id is not None:
+        movements = movements.filter(id__lt=after_id)
+    return movements
+
+
 def movement_get(*, movement_id: int) -> Movement:
     """Raises MovementNotFound."""
     try:

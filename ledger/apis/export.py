@@ -1,18 +1,18 @@
-"""The movement history as a streamed CSV file."""
-
-import csv
+"""The movement history as a streamed CSV file, resumable after an interruption."""
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.views import APIView
 
 from accounts.permissions import CanAudit
+from core import csv
 from ledger.filters import MovementFilter
 from ledger.models import Movement
-from ledger.selectors import movement_list
+from ledger.selectors import movement_export_list
 
 
 class _Echo:
@@ -39,18 +39,37 @@ EXPORT_COLUMNS = (
 )
 
 
+class ExportQuery(serializers.Serializer):
+    after_id = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text=(
+            "Resume an interrupted export: only the rows after the movement with this id in "
+            "the export's order (newest first, so ids below it). Pass the id of the last "
+            "complete row received, with the same filters; an answer with only the header "
+            "line means nothing was missing."
+        ),
+    )
+
+
 class MovementExportApi(APIView):
-    """Every matching movement as CSV, streamed from a server-side cursor: no page limit
-    and bounded memory."""
+    """Every matching movement as CSV, newest first (descending id), streamed from a
+    server-side cursor: no page limit and bounded memory. ``after_id`` resumes an
+    interrupted export. Text cells that a spreadsheet would run as a formula are
+    prefixed with ``'`` (core.csv)."""
 
     permission_classes = (CanAudit,)
     filterset_class = MovementFilter
     filter_backends = (DjangoFilterBackend,)  # for the schema's filter parameters
     queryset = Movement.objects.none()
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(parameters=[ExportQuery], responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request):
-        movements = movement_list(filters=request.query_params)
+        query = ExportQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        movements = movement_export_list(
+            filters=request.query_params, after_id=query.validated_data.get("after_id")
+        )
         writer = csv.writer(_Echo())
 
         def rows():
