@@ -7,6 +7,7 @@ from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import CanPlaceOrders
 from catalog.selectors import product_get, product_list
 from core.apis import ListApi
 from core.parsers import JSONParser
@@ -66,6 +67,8 @@ class StoreProductDetailApi(APIView):
 
 
 class StoreOrderListCreateApi(ListApi):
+    # The same rule as /api/v1/orders/: auditors read but never place orders.
+    permission_classes = (CanPlaceOrders,)
     filter_backends = ()  # the original API has no filters
     parser_classes = (JSONParser, FormParser)
 
@@ -87,6 +90,8 @@ class StoreOrderListCreateApi(ListApi):
 
 
 class StoreOrderDetailApi(APIView):
+    permission_classes = (CanPlaceOrders,)
+
     @extend_schema(responses=StoreOrderOutput)
     def get(self, request, order_id: int):
         return Response(
