@@ -5,4 +5,5 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+        # Registers the system check and the OpenAPI auth scheme.
+        from accounts import checks, schema  # noqa: F401

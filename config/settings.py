@@ -138,7 +138,6 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.exception_handler.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": env.str("LOGIN_THROTTLE_RATE", default="10/min")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 MAX_PAGE_SIZE = env.int("MAX_PAGE_SIZE", default=500)
@@ -147,7 +146,8 @@ REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=env.float("TOKEN_TTL_HOURS", default=10)),
     "AUTH_HEADER_PREFIX": "Token",
     "AUTO_REFRESH": False,
-    "TOKEN_LIMIT_PER_USER": env.int("TOKEN_LIMIT_PER_USER", default=None),
+    # accounts.services.token_create enforces it: a login past it ends the oldest token.
+    "TOKEN_LIMIT_PER_USER": env.int("TOKEN_LIMIT_PER_USER", default=10),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -183,6 +183,57 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 X_FRAME_OPTIONS = "DENY"
 
+# --- Sign-in protection, token revocation and security headers --------------------------
+# (accounts/login.py, accounts/passwords.py, core/client_ip.py, core/security_headers.py)
+
+# Proxies in front of the app that append to X-Forwarded-For (the load balancer: 1).
+# 0 trusts no such header: the client is REMOTE_ADDR. core.client_ip reads it.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+
+INSTALLED_APPS += ["axes", "csp"]
+MIDDLEWARE += [
+    "core.security_headers.NoStoreMiddleware",
+    "core.security_headers.ContentSecurityPolicyMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
+]
+
+# django-axes counts failed logins (API, original API and admin) in the database, shared
+# by every worker and process, per username and per client address; either one reaching
+# the limit locks it out until the cool-off has passed since its last failure.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
+AXES_DISABLE_ACCESS_LOG = True  # failures are kept; successful logins need no table row
+AXES_VERBOSE = False
+
+# Called by Django after every password change: revokes the user's API tokens.
+AUTH_PASSWORD_VALIDATORS += [{"NAME": "accounts.passwords.RevokeTokensOnPasswordChange"}]
+
+# Content-Security-Policy on HTML pages (the admin, Swagger UI at /api/docs/). Scripts
+# only from our own origin: Swagger UI's start script is served as a file
+# (SpectacularSwaggerSplitView), not inline. Inline styles stay allowed: the admin's and
+# Swagger UI's templates carry a few, and styles cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -191,3 +242,5 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}, "pgserver": {"level": "WARNING"}},
 }
+# django-axes logs every failed login as a warning; its per-attempt housekeeping is noise.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}

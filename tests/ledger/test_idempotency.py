@@ -1,4 +1,5 @@
 import pytest
+from rest_framework.test import APIClient
 
 from ledger.models import Movement
 from tests.concurrency import run_in_threads
@@ -87,7 +88,9 @@ def test_twenty_concurrent_requests_with_one_key_make_one_movement():
 
     product = ProductFactory()
     user = UserFactory(role=Role.WAREHOUSE)
-    clients = [client_for(user) for _ in range(20)]
+    # One token for all twenty (a user holds at most TOKEN_LIMIT_PER_USER tokens).
+    token = client_for(user)._credentials["HTTP_AUTHORIZATION"]
+    clients = [APIClient(HTTP_AUTHORIZATION=token) for _ in range(20)]
     responses = run_in_threads(lambda c: restock(c, product, "once"), clients, threads=20)
     statuses = sorted(r.status_code for r in responses)
     assert Movement.objects.filter(product_id=product.id).count() == 1

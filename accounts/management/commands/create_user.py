@@ -2,6 +2,7 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.exceptions import PasswordRejected
 from accounts.roles import Role
 from accounts.services import user_create
 
@@ -24,5 +25,9 @@ class Command(BaseCommand):
                 raise CommandError("The passwords do not match.")
         if not password:
             raise CommandError("The password must not be empty.")
-        user = user_create(username=username, password=password, role=Role(role), email=email)
+        try:
+            user = user_create(username=username, password=password, role=Role(role), email=email)
+        except PasswordRejected as rejected:
+            reasons = " ".join(rejected.data["errors"])
+            raise CommandError(f"The password was refused: {reasons}") from rejected
         self.stdout.write(f"User {user.username!r} has the role {role}.")
