@@ -218,7 +218,7 @@ AUTH_PASSWORD_VALIDATORS += [{"NAME": "accounts.passwords.RevokeTokensOnPassword
 # Content-Security-Policy on HTML pages (the admin, Swagger UI at /api/docs/). Scripts
 # only from our own origin: Swagger UI's start script is served as a file
 # (SpectacularSwaggerSplitView), not inline. Inline styles stay allowed: the admin's and
-# Swagger UI's templates carry a few, and styles cannot run code.
+# Swagger UI's templates carry a few, and a style cannot run a script.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
