@@ -20,7 +20,8 @@ RUN pip install . && rm -rf build ./*.egg-info
 # Static files (admin, API docs) are collected into the image and served by WhiteNoise.
 # The placeholder SECRET_KEY and DATABASE_URL only let the settings import: with
 # DATABASE_URL set they open no connection, and collectstatic needs no database.
-RUN SECRET_KEY=build-only DATABASE_URL=postgres://build@localhost/build \
+RUN SECRET_KEY=build-only-placeholder-never-used-at-run-time-0123456789abcdef \
+    DATABASE_URL=postgres://build@localhost/build \
     python manage.py collectstatic --noinput
 
 # The code stays owned by root and read-only for the user that runs it.
