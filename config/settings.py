@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RequestSizeLimitMiddleware",
+    "core.middleware.DatabaseErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -106,8 +107,34 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 # A health check costs a round trip at the start of every request; without it a connection
 # broken by a database restart fails one request per worker (a 503) and is then replaced.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
-DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
-    "DATABASE_CONNECT_TIMEOUT", default=5
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+# Names the app's connections in pg_stat_activity (and in the server's logs).
+_db_options["application_name"] = env.str(
+    "DATABASE_APPLICATION_NAME", default=_db_options.get("application_name", "inventory-ledger")
+)
+# Without limits, one transaction holding a product's balance row (a stuck client, a
+# psql session, a long report) makes every request for that product wait, until all
+# web workers wait and the service stops answering. With them a waiting request fails
+# fast (503 "busy", core.exception_handler). Reports and exports, which read a lot,
+# take the longer report limit (core.db.report_statement_timeout). 0 means no limit.
+# GUNICORN_TIMEOUT (config/gunicorn.py) must stay above all three.
+DATABASE_LOCK_TIMEOUT_MS = env.int("DATABASE_LOCK_TIMEOUT_MS", default=4000)
+DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=15000)
+DATABASE_REPORT_STATEMENT_TIMEOUT_MS = env.int(
+    "DATABASE_REPORT_STATEMENT_TIMEOUT_MS", default=120000
+)
+# Sent as startup parameters, so they cost no round trip; appended to any options the
+# DATABASE_URL carries (the last -c of a name wins).
+_db_options["options"] = " ".join(
+    filter(
+        None,
+        [
+            _db_options.get("options"),
+            f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}",
+            f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",
+        ],
+    )
 )
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}

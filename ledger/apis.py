@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanAudit, IsWarehouse
 from core.apis import ListApi
+from core.db import report_rows
 from core.idempotency import idempotent
 from core.pagination import CursorPagination
 from core.rendering import Renderer
@@ -198,7 +199,7 @@ class MovementExportApi(APIView):
 
         def rows():
             yield writer.writerow(EXPORT_COLUMNS)
-            for m in movements.iterator(chunk_size=2000):
+            for m in report_rows(movements.iterator(chunk_size=2000)):
                 yield writer.writerow(
                     (
                         m.id,
