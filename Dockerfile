@@ -6,7 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PYTHONPATH=/app \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    BIND_HOST=0.0.0.0
 
 RUN groupadd --system app \
     && useradd --system --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app
@@ -14,7 +15,8 @@ RUN groupadd --system app \
 WORKDIR /app
 COPY . .
 
-# Runtime dependencies only (no dev extras); psycopg[binary] ships its own libpq.
+# Runtime dependencies only: no dev extras, and not the embedded development
+# PostgreSQL (the `embedded` extra); psycopg[binary] ships its own libpq.
 RUN pip install . && rm -rf build ./*.egg-info
 
 # Static files (admin, API docs) are collected into the image and served by WhiteNoise.
