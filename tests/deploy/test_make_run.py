@@ -42,6 +42,7 @@ def make_env(**variables: str) -> dict[str, str]:
     return clean_env(
         DATABASE_URL=database_url(connection.settings_dict),
         DATABASE_APPLICATION_NAME=f"make-run-test-{uuid.uuid4().hex[:12]}",
+        PYTHONUNBUFFERED="1",  # the whole log, even of a process stopped with SIGTERM
         **variables,
     )
 
