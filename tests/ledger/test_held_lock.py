@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
@@ -165,3 +166,32 @@ def test_reports_and_exports_outlast_the_request_statement_timeout(report, audit
             REPORTS[report](auditor)
         finally:
             release.join()
+
+
+def statement_timeout_ms() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT extract(epoch FROM current_setting('statement_timeout')::interval) * 1000"
+        )
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.usefixtures("committed_db")
+def test_an_export_outside_a_transaction_restores_the_request_limit_afterwards(auditor):
+    """As in production, where the export runs in autocommit on a persistent connection:
+    the longer limit holds for the export only, not for the connection's next request."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('statement_timeout', '500', false)")
+    try:
+        with other_transaction() as other:
+            other.execute("LOCK TABLE ledger_movement IN ACCESS EXCLUSIVE MODE")
+            release = threading.Timer(2, other.rollback)
+            release.start()
+            try:
+                export(auditor)
+            finally:
+                release.join()
+        assert statement_timeout_ms() == settings.DATABASE_STATEMENT_TIMEOUT_MS
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET statement_timeout")
