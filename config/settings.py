@@ -14,6 +14,8 @@ env = environ.Env()
 # one docker compose reads, with the production host names) would also reconfigure
 # `make run` and every management command run from the same checkout.
 if env.str("ENV_FILE", default=""):
+    if not Path(env.str("ENV_FILE")).is_file():
+        raise ImproperlyConfigured(f"ENV_FILE names no file: {env.str('ENV_FILE')}")
     environ.Env.read_env(env.str("ENV_FILE"), overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)

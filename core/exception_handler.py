@@ -32,7 +32,10 @@ def domain_status(exc: domain.DomainError) -> int:
 # SQLSTATEs of a statement stopped by the connection's limits: lock_not_available
 # (lock_timeout) and query_canceled (statement_timeout). The database is up; the rows
 # are busy, so a retry soon is likely to succeed.
-BUSY_SQLSTATES = frozenset({"55P03", "57014"})
+BUSY_DETAILS = {
+    "55P03": "The data is locked by another request; retry soon.",
+    "57014": "The database took too long to answer; retry soon.",
+}
 BUSY_RETRY_AFTER_SECONDS = 2
 UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
@@ -49,9 +52,10 @@ def database_error_response(exc: Exception) -> tuple[dict, int, dict] | None:
     if not isinstance(exc, (OperationalError, InterfaceError)):
         return None
     # Django wraps the driver's error; the driver's error carries the SQLSTATE.
-    if getattr(exc.__cause__, "sqlstate", None) in BUSY_SQLSTATES:
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    if sqlstate in BUSY_DETAILS:
         logger.warning("database busy: %s", exc)
-        body = error_body("busy", "The data is busy (locked by another request); retry soon.")
+        body = error_body("busy", BUSY_DETAILS[sqlstate])
         retry_after = BUSY_RETRY_AFTER_SECONDS
     else:
         logger.warning("database unavailable: %s", exc)

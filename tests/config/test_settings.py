@@ -87,3 +87,7 @@ def test_only_an_environment_file_named_by_env_file_is_read(tmp_path):
         ALLOWED_HOSTS="127.0.0.1",
     )
     assert overridden.stdout.splitlines()[2] == "127.0.0.1"
+    # A mistyped name is an error, not silently no configuration.
+    missing = load_settings(ENV_FILE=str(tmp_path / "no-such.env"))
+    assert missing.returncode != 0
+    assert "ENV_FILE names no file" in missing.stderr
