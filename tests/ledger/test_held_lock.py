@@ -142,6 +142,10 @@ def export(auditor):
     return b"".join(response.streaming_content)
 
 
+# A request's statement limit, short here, and how long the table stays locked.
+REQUEST_LIMIT_MS = "300"
+HOLD_S = 1.2
+
 REPORTS = {
     "export": export,
     "verify_ledger": lambda auditor: call_command("verify_ledger"),
@@ -155,12 +159,12 @@ REPORTS = {
 def test_reports_and_exports_outlast_the_request_statement_timeout(report, auditor):
     # A request's limit, short here; the report waits for a table lock for longer.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('statement_timeout', '500', true)")
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [REQUEST_LIMIT_MS])
     with other_transaction() as other:
         other.execute("LOCK TABLE ledger_movement IN ACCESS EXCLUSIVE MODE")
-        # Released after 2 s: longer than the request limit, shorter than the lock
+        # Released after HOLD_S: longer than the request limit, shorter than the lock
         # timeout (4 s), so only the report's own statement timeout lets it finish.
-        release = threading.Timer(2, other.rollback)
+        release = threading.Timer(HOLD_S, other.rollback)
         release.start()
         try:
             REPORTS[report](auditor)
@@ -181,11 +185,11 @@ def test_an_export_outside_a_transaction_restores_the_request_limit_afterwards(a
     """As in production, where the export runs in autocommit on a persistent connection:
     the longer limit holds for the export only, not for the connection's next request."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('statement_timeout', '500', false)")
+        cursor.execute("SELECT set_config('statement_timeout', %s, false)", [REQUEST_LIMIT_MS])
     try:
         with other_transaction() as other:
             other.execute("LOCK TABLE ledger_movement IN ACCESS EXCLUSIVE MODE")
-            release = threading.Timer(2, other.rollback)
+            release = threading.Timer(HOLD_S, other.rollback)
             release.start()
             try:
                 export(auditor)
