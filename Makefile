@@ -5,22 +5,36 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed-stamp
 TEST_ENV := DJANGO_SETTINGS_MODULE=config.settings_test
+# Local serving: DEBUG on unless set, and no redirect to an HTTPS that nothing here serves.
+RUN_ENV := DEBUG=$${DEBUG:-true} SECURE_SSL_REDIRECT=$${SECURE_SSL_REDIRECT:-false}
 
-.PHONY: install run serve test lint check pytest bench db-stop clean
+.PHONY: install run dev prepare test lint check pytest bench db-stop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,embedded]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
-run: install
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py load_demo
+prepare: install
+	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) $(BIN)/python manage.py load_demo
+
+# Served as the image serves it: gunicorn with config/gunicorn.py (a few workers, one
+# persistent connection each), static files collected so that they are served with
+# DEBUG off too; on this machine only.
+run: prepare
+	$(RUN_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (API docs: http://127.0.0.1:$(PORT)/api/docs/)"
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(RUN_ENV) BIND_HOST=127.0.0.1 PORT=$(PORT) $(BIN)/gunicorn --config config/gunicorn.py
+
+# runserver, reloading on code changes. It serves each request on a new thread, so a
+# persistent connection would stay open for every thread it ever ran: none here.
+dev: prepare
+	@echo "Serving on http://127.0.0.1:$(PORT)/ (API docs: http://127.0.0.1:$(PORT)/api/docs/)"
+	$(RUN_ENV) CONN_MAX_AGE=0 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 lint: install
 	$(BIN)/ruff check .
@@ -41,7 +55,7 @@ bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 db-stop: install
-	$(BIN)/python -m config.embedded_db stop
+	@$(BIN)/python -m config.embedded_db stop
 
 clean: db-stop
 	rm -rf .data staticfiles

@@ -54,7 +54,9 @@ def psycopg_params() -> dict:
     bench_database() is active), for code that talks to PostgreSQL without Django."""
     from django.conf import settings
 
-    db = settings.DATABASES["default"]
+    from config.embedded_db import resolve
+
+    db = resolve(settings.DATABASES["default"])
     return _psycopg_params(db, db["NAME"])
 
 
@@ -82,8 +84,10 @@ def bench_database(*, keep: bool = False) -> Iterator[str]:
     import django
     from django.conf import settings
 
+    from config.embedded_db import resolve
+
     configure_environment()
-    db = settings.DATABASES["default"]  # loading the settings starts the embedded server
+    db = resolve(settings.DATABASES["default"])  # starts the embedded server if needed
     if db["NAME"] == BENCH_DB:
         raise SystemExit(f"The configured database is already {BENCH_DB!r}; refusing to drop it.")
     admin = _admin_connection(db)

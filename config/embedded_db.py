@@ -4,6 +4,9 @@ The server keeps its data under ``.data/`` and keeps running after the process t
 started it exits, so the web server, management commands and the tests share it;
 ``python -m config.embedded_db stop`` (``make db-stop``) stops it.
 
+Nothing starts when the settings are imported: the settings name the database engine
+``config.embedded_backend``, which starts (or finds) the server on its first connection.
+
 It comes from the ``pgserver`` wheel where one exists for this Python, otherwise from
 an installed PostgreSQL's ``initdb``/``pg_ctl``. PostgreSQL refuses to run as root, so
 when we are root the server runs as an unprivileged account (pgserver makes its own;
@@ -19,6 +22,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+import threading
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +30,11 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("EMBEDDED_DB_DIR", BASE_DIR / ".data"))
 DB_NAME = "inventory"
+ENGINE = "config.embedded_backend"
+
+# Where this process found the server: looked up once, then reused by every connection.
+_address: tuple[str, int] | None = None
+_address_lock = threading.Lock()
 
 
 class EmbeddedDatabaseUnavailable(RuntimeError):
@@ -44,22 +53,41 @@ def _file_lock():
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def lazy_database_settings() -> dict:
+    """A Django DATABASES entry for the private server that starts nothing: its engine
+    starts (or finds) the server on the first connection and fills in HOST and PORT."""
+    return {"ENGINE": ENGINE, "NAME": DB_NAME, "USER": "postgres", "HOST": "", "PORT": ""}
+
+
 def database_settings() -> dict:
     """Start (or reuse) the private server and return a Django DATABASES entry for it."""
-    with _file_lock():
-        pgserver = _pgserver()
-        if pgserver is None:
-            host, port = _start_with_pg_ctl()
-        else:
-            host, port = _start_with_pgserver(pgserver)
-        _ensure_database(host, port)
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": DB_NAME,
-        "USER": "postgres",
-        "HOST": host,
-        "PORT": str(port),
-    }
+    return resolve(lazy_database_settings())
+
+
+def resolve(settings_dict: dict) -> dict:
+    """Fill in HOST and PORT of a private-server entry that has none (starting the server
+    if it is not running), in place; other entries are returned unchanged."""
+    if settings_dict.get("ENGINE") == ENGINE and not settings_dict.get("HOST"):
+        host, port = address()
+        settings_dict["HOST"], settings_dict["PORT"] = host, str(port)
+    return settings_dict
+
+
+def address() -> tuple[str, int]:
+    """The server's socket directory and port, starting it on the first call in this
+    process (serialised between processes by a file lock)."""
+    global _address
+    with _address_lock:
+        if _address is None:
+            with _file_lock():
+                pgserver = _pgserver()
+                if pgserver is None:
+                    host, port = _start_with_pg_ctl()
+                else:
+                    host, port = _start_with_pgserver(pgserver)
+                _ensure_database(host, port)
+            _address = (host, port)
+        return _address
 
 
 def _pgserver():
@@ -167,25 +195,33 @@ def _ensure_database(host: str, port: int) -> None:
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
 
 
-def stop() -> None:
+def stop() -> str:
+    """Stop the private server if it runs; return a sentence saying what happened."""
+    global _address
     with _file_lock():
         if _pgserver() is None:
             pgdata = DATA_DIR / "pgdata"
-            if (pgdata / "postmaster.pid").exists():
+            running = (pgdata / "postmaster.pid").exists()
+            if running:
                 _run_as_owner([str(_pg_bin_dir() / "pg_ctl"), "-D", str(pgdata), "-w", "stop"])
-            return
-        pgdata = DATA_DIR / "pgserver"
-        if (pgdata / "postmaster.pid").exists():
-            from pgserver._commands import pg_ctl
+        else:
+            pgdata = DATA_DIR / "pgserver"
+            running = (pgdata / "postmaster.pid").exists()
+            if running:
+                from pgserver._commands import pg_ctl
 
-            user = "pgserver" if os.geteuid() == 0 else None
-            pg_ctl(["-w", "stop"], pgdata=pgdata, user=user)
+                user = "pgserver" if os.geteuid() == 0 else None
+                pg_ctl(["-w", "stop"], pgdata=pgdata, user=user)
+        _address = None
+    if running:
+        return f"Stopped the private PostgreSQL at {pgdata}."
+    return f"The private PostgreSQL at {DATA_DIR} was not running."
 
 
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else "url"
     if command == "stop":
-        stop()
+        print(stop())
     else:
         settings = database_settings()
         print(

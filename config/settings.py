@@ -10,16 +10,37 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-if (BASE_DIR / ".env").is_file():
-    environ.Env.read_env(BASE_DIR / ".env")
+# Only a file named explicitly is read: an implicit .env in the project directory (the
+# one docker compose reads, with the production host names) would also reconfigure
+# `make run` and every management command run from the same checkout.
+if env.str("ENV_FILE", default=""):
+    if not Path(env.str("ENV_FILE")).is_file():
+        raise ImproperlyConfigured(f"ENV_FILE names no file: {env.str('ENV_FILE')}")
+    environ.Env.read_env(env.str("ENV_FILE"), overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
+# No DATABASE_URL: a development checkout on its private PostgreSQL (config/embedded_db.py).
+PRIVATE_DATABASE = not env.str("DATABASE_URL", default="")
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"
+    if PRIVATE_DATABASE:
+        # Local use: a random key made once and kept beside the private database.
+        from config.local_secret import local_secret_key
+
+        SECRET_KEY = local_secret_key()
+    elif DEBUG:
+        SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"
+    else:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off and DATABASE_URL is set."
+        )
+elif not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    # Django's own deployment check (security.W009) asks for the same.
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be at least 50 characters with at least 5 different ones "
+        'when DEBUG is off: python -c "import secrets; print(secrets.token_urlsafe(50))"'
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -50,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RequestSizeLimitMiddleware",
+    "core.middleware.DatabaseErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -76,19 +98,46 @@ TEMPLATES = [
     },
 ]
 
-# Database: DATABASE_URL, else the private server under .data/ (config/embedded_db.py).
-if env.str("DATABASE_URL", default=""):
-    DATABASES = {"default": env.db("DATABASE_URL")}
-else:
-    from config.embedded_db import database_settings
+# Database: DATABASE_URL, else the private server under .data/ (config/embedded_db.py),
+# which its engine starts on the first connection, not here.
+if PRIVATE_DATABASE:
+    from config.embedded_db import lazy_database_settings
 
-    DATABASES = {"default": database_settings()}
+    DATABASES = {"default": lazy_database_settings()}
+else:
+    DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 # A health check costs a round trip at the start of every request; without it a connection
 # broken by a database restart fails one request per worker (a 503) and is then replaced.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
-DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
-    "DATABASE_CONNECT_TIMEOUT", default=5
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+# Names the app's connections in pg_stat_activity (and in the server's logs).
+_db_options["application_name"] = env.str(
+    "DATABASE_APPLICATION_NAME", default=_db_options.get("application_name", "inventory-ledger")
+)
+# Without limits, one transaction holding a product's balance row (a stuck client, a
+# psql session, a long report) makes every request for that product wait, until all
+# web workers wait and the service stops answering. With them a waiting request fails
+# fast (503 "busy", core.exception_handler). Reports and exports, which read a lot,
+# take the longer report limit (core.db.report_statement_timeout). 0 means no limit.
+# GUNICORN_TIMEOUT (config/gunicorn.py) must stay above all three.
+DATABASE_LOCK_TIMEOUT_MS = env.int("DATABASE_LOCK_TIMEOUT_MS", default=4000)
+DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=15000)
+DATABASE_REPORT_STATEMENT_TIMEOUT_MS = env.int(
+    "DATABASE_REPORT_STATEMENT_TIMEOUT_MS", default=120000
+)
+# Sent as startup parameters, so they cost no round trip; appended to any options the
+# DATABASE_URL carries (the last -c of a name wins).
+_db_options["options"] = " ".join(
+    filter(
+        None,
+        [
+            _db_options.get("options"),
+            f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}",
+            f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",
+        ],
+    )
 )
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}

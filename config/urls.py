@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core import views as core_views
@@ -12,6 +13,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The address `make run` prints: the interactive API docs are where to start.
+    path("", RedirectView.as_view(pattern_name="docs"), name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("admin/", admin.site.urls),

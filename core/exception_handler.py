@@ -29,24 +29,56 @@ def domain_status(exc: domain.DomainError) -> int:
     return status.HTTP_400_BAD_REQUEST
 
 
+# SQLSTATEs of a statement stopped by the connection's limits: lock_not_available
+# (lock_timeout) and query_canceled (statement_timeout). The database is up; the rows
+# are busy, so a retry soon is likely to succeed.
+BUSY_DETAILS = {
+    "55P03": "The data is locked by another request; retry soon.",
+    "57014": "The database took too long to answer; retry soon.",
+}
+BUSY_RETRY_AFTER_SECONDS = 2
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
+
 def error_body(code: str, detail: str, **extra) -> dict:
     return {"code": code, "detail": detail, **extra}
 
 
+def database_error_response(exc: Exception) -> tuple[dict, int, dict] | None:
+    """(body, status, headers) for a database error the client may retry: 503 ``busy``
+    when a lock or statement timeout stopped it, else 503 ``database_unavailable``.
+    None for other database errors, which are bugs (a 500). Used for the API here and
+    for the other views by core.middleware.DatabaseErrorMiddleware."""
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return None
+    # Django wraps the driver's error; the driver's error carries the SQLSTATE.
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    if sqlstate in BUSY_DETAILS:
+        logger.warning("database busy: %s", exc)
+        body = error_body("busy", BUSY_DETAILS[sqlstate])
+        retry_after = BUSY_RETRY_AFTER_SECONDS
+    else:
+        logger.warning("database unavailable: %s", exc)
+        body = error_body("database_unavailable", "The database is unavailable; retry later.")
+        retry_after = UNAVAILABLE_RETRY_AFTER_SECONDS
+    return body, status.HTTP_503_SERVICE_UNAVAILABLE, {"Retry-After": str(retry_after)}
+
+
 def exception_handler(exc, context):
     if isinstance(exc, domain.DomainError):
-        return Response(error_body(exc.code, exc.detail, **exc.data), status=domain_status(exc))
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return Response(
+            error_body(exc.code, exc.detail, **exc.data),
+            status=domain_status(exc),
+            headers=headers,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    elif isinstance(exc, (OperationalError, InterfaceError)):
-        logger.warning("database unavailable: %s", exc)
-        return Response(
-            error_body("database_unavailable", "The database is unavailable; retry later."),
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
-        )
+    elif (database_error := database_error_response(exc)) is not None:
+        body, status_code, headers = database_error
+        return Response(body, status=status_code, headers=headers)
     elif isinstance(exc, DatabaseError):
         return None  # a bug: let it surface as a logged 500
     if not isinstance(exc, exceptions.APIException):

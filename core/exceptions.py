@@ -8,6 +8,8 @@ class DomainError(Exception):
 
     code = "domain_error"
     detail = "The request breaks a business rule."
+    # Seconds after which a retry may succeed (the Retry-After header), if it may.
+    retry_after: int | None = None
 
     def __init__(self, detail: str | None = None, **data: Any) -> None:
         self.detail = detail or self.detail
@@ -39,6 +41,7 @@ class Conflict(DomainError):
 class IdempotencyKeyInUse(Conflict):
     code = "idempotency_key_in_use"
     detail = "A request with this Idempotency-Key is still being processed."
+    retry_after = 1
 
 
 class IdempotencyKeyReused(DomainError):

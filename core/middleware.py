@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.http import JsonResponse
 
+from core.exception_handler import database_error_response
+
 
 class RequestSizeLimitMiddleware:
     """Refuse bodies over MAX_REQUEST_BODY_BYTES with a JSON 413.
@@ -30,3 +32,21 @@ class RequestSizeLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+class DatabaseErrorMiddleware:
+    """A database that is down or busy makes a JSON 503 on the views outside the API
+    (the admin), as it does on the API, instead of a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        database_error = database_error_response(exception)
+        if database_error is None:
+            return None
+        body, status, headers = database_error
+        return JsonResponse(body, status=status, headers=headers)

@@ -1,10 +1,13 @@
 """Health checks and JSON fallbacks for unknown URLs and server errors."""
 
+import logging
 from functools import wraps
 
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+
+logger = logging.getLogger(__name__)
 
 
 def json_endpoint(view):
@@ -39,10 +42,17 @@ def readyz(request):
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception as exc:  # any failure to reach the database means "not ready"
+    except Exception:  # any failure to reach the database means "not ready"
+        # The driver's message names hosts and socket paths: for the log, not the client.
+        logger.warning("readiness check failed", exc_info=True)
         return JsonResponse(
-            {"status": "unavailable", "code": "database_unavailable", "detail": str(exc).strip()},
+            {
+                "status": "unavailable",
+                "code": "database_unavailable",
+                "detail": "The database is unavailable.",
+            },
             status=503,
+            headers={"Retry-After": "5"},
         )
     return JsonResponse({"status": "ok", "database": "ok"})
 

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanAudit
 from core import csv
+from core.db import report_rows
 from ledger.filters import MovementFilter
 from ledger.models import Movement
 from ledger.selectors import movement_export_list
@@ -74,7 +75,7 @@ class MovementExportApi(APIView):
 
         def rows():
             yield writer.writerow(EXPORT_COLUMNS)
-            for m in movements.iterator(chunk_size=2000):
+            for m in report_rows(movements.iterator(chunk_size=2000)):
                 yield writer.writerow(
                     (
                         m.id,

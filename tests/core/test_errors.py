@@ -1,3 +1,4 @@
+import psycopg
 import pytest
 from django.db import OperationalError
 
@@ -58,6 +59,35 @@ def test_each_error_maps_to_one_status_and_code(error, status):
     response = exception_handler(error, {})
     assert response.status_code == status
     assert set(response.data) >= {"code", "detail"}
+
+
+def driver_error(error: psycopg.Error) -> OperationalError:
+    """A driver error as Django raises it: wrapped, with the original as the cause."""
+    wrapped = OperationalError(str(error))
+    wrapped.__cause__ = error
+    return wrapped
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (driver_error(psycopg.errors.LockNotAvailable("lock timeout")), "busy"),
+        (driver_error(psycopg.errors.QueryCanceled("statement timeout")), "busy"),
+        (driver_error(psycopg.OperationalError("connection refused")), "database_unavailable"),
+        (OperationalError("gone"), "database_unavailable"),
+    ],
+)
+def test_database_errors_are_503_busy_or_unavailable_with_retry_after(error, code):
+    response = exception_handler(error, {})
+    assert response.status_code == 503
+    assert response.data["code"] == code
+    assert int(response["Retry-After"]) > 0
+
+
+def test_idempotency_key_in_use_says_when_to_retry():
+    response = exception_handler(exceptions.IdempotencyKeyInUse(), {})
+    assert response.status_code == 409
+    assert int(response["Retry-After"]) > 0
 
 
 def test_domain_error_data_is_part_of_the_body():

@@ -4,51 +4,35 @@ The script runs here with the virtualenv's bin directory first on PATH, against 
 test database (already migrated, so its `migrate` is a no-op).
 """
 
-import json
 import os
-import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
+import psycopg
 import pytest
 from django.db import connection
 
 from config.database_url import database_url
 from tests.deploy.environment import clean_env
+from tests.deploy.server import BASE_DIR, free_port, get_json, running
 
-BASE_DIR = Path(__file__).resolve().parents[2]
 ENTRYPOINT = BASE_DIR / "docker" / "entrypoint.sh"
-START_TIMEOUT = 30
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def production_env(**variables: str) -> dict[str, str]:
-    return clean_env(
+    env = clean_env(
         DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=database_url(connection.settings_dict),
         SECRET_KEY="entrypoint-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         DEBUG="false",
         SECURE_SSL_REDIRECT="false",
         ALLOWED_HOSTS="127.0.0.1",
-        **variables,
+        # As in the image: a home directory nobody can write to, and no runtime dir.
+        HOME="/dev/null",
     )
-
-
-def get_json(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+    env.pop("XDG_RUNTIME_DIR", None)
+    env.update(variables)
+    return env
 
 
 def test_entrypoint_script_is_executable_posix_sh():
@@ -63,51 +47,18 @@ def test_entrypoint_migrates_then_serves_with_gunicorn(django_db_setup, tmp_path
     log_path = tmp_path / "entrypoint.log"
     base = f"http://127.0.0.1:{port}"
 
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [str(ENTRYPOINT)],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        ready = None
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (
-                f"the entrypoint exited with {process.returncode}:\n{log_path.read_text()}"
-            )
-            try:
-                ready = get_json(f"{base}/readyz")
-            except (OSError, ValueError):  # not listening yet, or mid start-up
-                ready = None
-            if ready and ready[0] == 200:
-                break
-            time.sleep(0.25)
-        assert ready is not None and ready[0] == 200, (
-            f"/readyz did not answer 200 within {START_TIMEOUT}s (last: {ready}):\n"
-            f"{log_path.read_text()}"
-        )
-        assert ready[1]["status"] == "ok"
-
+    with running([str(ENTRYPOINT)], env=env, log_path=log_path, ready_url=f"{base}/readyz"):
+        assert get_json(f"{base}/readyz")[1]["status"] == "ok"
         assert get_json(f"{base}/healthz") == (200, {"status": "ok"})
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
     output = log_path.read_text()
     assert "Booting worker" in output  # gunicorn, not runserver
     assert "Operations to perform:" in output
     assert output.index("Operations to perform:") < output.index("Booting worker")  # migrate first
     assert "GET /readyz" in output  # the access log goes to stdout
+    # gunicorn 25.1+ would open a control socket under $HOME and log an error there.
+    assert "Control server error" not in output
+    assert "[ERROR]" not in output
 
 
 @pytest.mark.parametrize("migrate", [True, False])
@@ -124,3 +75,54 @@ def test_entrypoint_runs_the_given_command_instead_of_gunicorn(django_db_setup, 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.rstrip().endswith("the command ran")
     assert ("Operations to perform:" in result.stdout) is migrate
+
+
+@pytest.fixture
+def empty_database(django_db_setup):
+    """A database with no tables yet on the test server, as a fresh compose stack has
+    before the backend has migrated; dropped afterwards."""
+    name = f"{connection.settings_dict['NAME']}_schema_wait"[:63]
+    admin_url = database_url(connection.settings_dict)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield database_url({**connection.settings_dict, "NAME": name})
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_without_migrations_the_entrypoint_waits_for_the_schema(empty_database, tmp_path):
+    """The compose worker (RUN_MIGRATIONS=false) starts its command only once the backend
+    has migrated, instead of failing on missing tables and restarting in a loop."""
+    env = production_env(DATABASE_URL=empty_database, RUN_MIGRATIONS="false")
+    log_path = tmp_path / "worker.log"
+    command = [str(ENTRYPOINT), "python", "manage.py", "send_stock_alerts"]
+    with open(log_path, "w") as log:
+        worker = subprocess.Popen(
+            command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "Waiting for the database schema" not in log_path.read_text():
+            assert worker.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        # The backend migrates.
+        migrate = subprocess.run(
+            ["python", "manage.py", "migrate", "--noinput"],
+            cwd=BASE_DIR,
+            env=production_env(DATABASE_URL=empty_database),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+        assert worker.wait(timeout=60) == 0, log_path.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    output = log_path.read_text()
+    assert "The database schema is up to date." in output
+    assert "Sent 0 alert(s)" in output
+    assert "does not exist" not in output

@@ -3,6 +3,7 @@ from django.core.mail import EmailMessage
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from core.db import report_statement_timeout
 from ledger.alerts import mail_connection
 from ledger.reports import (
     WINDOW_DAYS,
@@ -30,6 +31,7 @@ class Command(BaseCommand):
             "(the text table in the body; csv or json also attached).",
         )
 
+    @report_statement_timeout()
     def handle(self, *args, output_format="text", email=False, **options):
         now = timezone.now()
         rows = low_stock_report(now=now)

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
+from core.db import report_statement_timeout
 from ledger.integrity import BalanceDifference, balances_rebuild
 
 
@@ -15,6 +16,7 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="Show the differences, change nothing."
         )
 
+    @report_statement_timeout()
     def handle(self, *args, dry_run=False, **options):
         try:
             differences = balances_rebuild(dry_run=dry_run)

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.db import report_statement_timeout
 from ledger.integrity import PROGRESS_EVERY, ledger_verify
 
 
@@ -19,6 +20,7 @@ class Command(BaseCommand):
             help="Check only this product (repeatable).",
         )
 
+    @report_statement_timeout()
     def handle(self, *args, products=None, **options):
         report = ledger_verify(
             product_ids=products, progress=self._progress, progress_every=PROGRESS_EVERY
