@@ -5,8 +5,18 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed-stamp
 TEST_ENV := DJANGO_SETTINGS_MODULE=config.settings_test
-# Local serving: DEBUG on unless set, and no redirect to an HTTPS that nothing here serves.
-RUN_ENV := DEBUG=$${DEBUG:-true} SECURE_SSL_REDIRECT=$${SECURE_SSL_REDIRECT:-false}
+# Local serving: plain HTTP on 127.0.0.1, so no redirect to an HTTPS that nothing here
+# serves, no HSTS and no HTTPS-only cookies (unless set). DEBUG is off unless set, as
+# deployed: `make run` takes real traffic; `make dev` turns it on.
+PLAIN_HTTP := SECURE_SSL_REDIRECT=$${SECURE_SSL_REDIRECT:-false} \
+	SECURE_HSTS_SECONDS=$${SECURE_HSTS_SECONDS:-0} SECURE_COOKIES=$${SECURE_COOKIES:-false}
+# Without SECRET_KEY, the checkout's own random key (.data/secret_key), even with a
+# DATABASE_URL.
+RUN_ENV := DEBUG=$${DEBUG:-false} LOCAL_SECRET_KEY=true $(PLAIN_HTTP)
+DEV_ENV := DEBUG=$${DEBUG:-true} LOCAL_SECRET_KEY=true $(PLAIN_HTTP)
+# `prepare` runs in the mode of the target that asked for it.
+MODE_ENV = $(RUN_ENV)
+dev: MODE_ENV = $(DEV_ENV)
 
 .PHONY: install run dev prepare test lint check pytest bench db-stop clean
 
@@ -19,8 +29,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 prepare: install
-	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
-	$(RUN_ENV) $(BIN)/python manage.py load_demo
+	$(MODE_ENV) $(BIN)/python manage.py migrate --noinput
+	$(MODE_ENV) $(BIN)/python manage.py load_demo
 
 # Served as the image serves it: gunicorn with config/gunicorn.py (a few workers, one
 # persistent connection each), static files collected so that they are served with
@@ -34,7 +44,7 @@ run: prepare
 # persistent connection would stay open for every thread it ever ran: none here.
 dev: prepare
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (API docs: http://127.0.0.1:$(PORT)/api/docs/)"
-	$(RUN_ENV) CONN_MAX_AGE=0 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(DEV_ENV) CONN_MAX_AGE=0 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 lint: install
 	$(BIN)/ruff check .

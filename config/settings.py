@@ -24,7 +24,8 @@ PRIVATE_DATABASE = not env.str("DATABASE_URL", default="")
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
-    if PRIVATE_DATABASE:
+    # LOCAL_SECRET_KEY: `make run` and `make dev` serve this checkout, whatever database.
+    if PRIVATE_DATABASE or env.bool("LOCAL_SECRET_KEY", default=False):
         # Local use: a random key made once and kept beside the private database.
         from config.local_secret import local_secret_key
 
@@ -228,8 +229,8 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+# Cookies only over HTTPS; `make run`, which serves plain HTTP on 127.0.0.1, turns it off.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 X_FRAME_OPTIONS = "DENY"
 
 # --- Sign-in protection, token revocation and security headers --------------------------

@@ -91,3 +91,16 @@ def test_only_an_environment_file_named_by_env_file_is_read(tmp_path):
     missing = load_settings(ENV_FILE=str(tmp_path / "no-such.env"))
     assert missing.returncode != 0
     assert "ENV_FILE names no file" in missing.stderr
+
+
+def test_with_a_database_url_a_missing_secret_key_stops_the_app_unless_local_use_is_said(
+    tmp_path,
+):
+    url = "postgres://nobody@127.0.0.1:1/none"
+    refused = load_settings(DATABASE_URL=url, EMBEDDED_DB_DIR=str(tmp_path))
+    assert refused.returncode != 0
+    assert "SECRET_KEY must be set" in refused.stderr
+    # `make run` and `make dev` say LOCAL_SECRET_KEY=true: the checkout's own key.
+    local = load_settings(DATABASE_URL=url, LOCAL_SECRET_KEY="true", EMBEDDED_DB_DIR=str(tmp_path))
+    assert local.returncode == 0, local.stderr
+    assert local.stdout.splitlines()[0] == (tmp_path / "secret_key").read_text().strip()
