@@ -1,6 +1,9 @@
 from datetime import UTC
 
 import django_filters
+from django import forms
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
 
@@ -26,3 +29,32 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
         if value is not None:
             value = value.astimezone(UTC)
         return super().filter(qs, value)
+
+
+class _StrictBooleanField(forms.Field):
+    """``true``/``false`` (or ``1``/``0``, any case); empty means no filter. Django's
+    NullBooleanField and its widgets turn any other value into "no filter" instead."""
+
+    widget = forms.TextInput
+    default_error_messages = {"invalid": "Enter true or false."}
+    VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return self.VALUES[str(value).lower()]
+        except KeyError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    field_class = _StrictBooleanField
+
+
+@extend_schema_field(OpenApiTypes.INT64)
+class IdFilter(django_filters.NumberFilter):
+    """An id: a whole number (django-filter's NumberFilter takes ``1.5`` and the query
+    would compare it as 1)."""
+
+    field_class = forms.IntegerField
