@@ -1,5 +1,5 @@
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
@@ -8,6 +8,14 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.services import token_create, token_revoke
+from core.schema import ErrorCode, raises
+
+INVALID_CREDENTIALS = ErrorCode(401, "invalid_credentials", "Wrong username or password.")
+DEMO_LOGIN = OpenApiExample(
+    "The demo customer (make run)",
+    value={"username": "customer", "password": "customer-demo-pass"},
+    request_only=True,
+)
 
 
 class LoginInput(serializers.Serializer):
@@ -30,7 +38,12 @@ class LoginApi(APIView):
     def get_authenticate_header(self, request):
         return "Token"  # so that bad credentials are a 401, not a 403
 
-    @extend_schema(request=LoginInput, responses={200: LoginOutput}, auth=[])
+    @extend_schema(
+        request=LoginInput,
+        responses={200: LoginOutput, **raises(INVALID_CREDENTIALS)},
+        auth=[],
+        examples=[DEMO_LOGIN],
+    )
     def post(self, request):
         data = LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -50,7 +63,12 @@ class LegacyLoginApi(LoginApi):
     class LegacyLoginOutput(serializers.Serializer):
         token = serializers.CharField()
 
-    @extend_schema(request=LoginInput, responses={200: LegacyLoginOutput}, auth=[])
+    @extend_schema(
+        request=LoginInput,
+        responses={200: LegacyLoginOutput, **raises(INVALID_CREDENTIALS)},
+        auth=[],
+        examples=[DEMO_LOGIN],
+    )
     def post(self, request):
         return super().post(request)
 

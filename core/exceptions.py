@@ -8,6 +8,8 @@ class DomainError(Exception):
 
     code = "domain_error"
     detail = "The request breaks a business rule."
+    # The body's other fields, as the API documentation's example shows them.
+    schema_example: dict[str, Any] = {}
 
     def __init__(self, detail: str | None = None, **data: Any) -> None:
         self.detail = detail or self.detail

@@ -1,19 +1,26 @@
 """The original version's store API, kept for its existing clients. It calls the same
 selectors and services as /api/v1; only the shapes differ."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.exceptions import ProductNotFound
 from catalog.selectors import product_get, product_list
 from core.apis import ListApi
 from core.parsers import JSONParser
 from core.rendering import Renderer
+from core.schema import raises
 from ledger.exceptions import InsufficientStock
 from ordering.apis import lines_of
-from ordering.exceptions import ProductOutOfStock
+from ordering.exceptions import (
+    OrderNotFound,
+    OrderTooLarge,
+    ProductOutOfStock,
+    UnknownProducts,
+)
 from ordering.selectors import order_get, order_list
 from ordering.services import MAX_LINES, MAX_UNITS, order_place
 
@@ -60,7 +67,7 @@ class StoreProductListApi(ListApi):
 
 
 class StoreProductDetailApi(APIView):
-    @extend_schema(responses=StoreProductOutput)
+    @extend_schema(responses={200: StoreProductOutput, **raises(ProductNotFound)})
     def get(self, request, product_id: int):
         return Response(render_store_product(product_get(product_id=product_id, active_only=True)))
 
@@ -73,7 +80,20 @@ class StoreOrderListCreateApi(ListApi):
     def get(self, request):
         return self.paginated(order_list(customer_id=request.user.id), render_store_order)
 
-    @extend_schema(request=StoreOrderInput, responses={201: StoreOrderOutput})
+    @extend_schema(
+        request=StoreOrderInput,
+        responses={
+            201: StoreOrderOutput,
+            **raises(UnknownProducts, OrderTooLarge, ProductOutOfStock),
+        },
+        examples=[
+            OpenApiExample(
+                "Two units of product 1, one of product 3",
+                value={"products": [1, 1, 3]},
+                request_only=True,
+            )
+        ],
+    )
     def post(self, request):
         data = StoreOrderInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -87,7 +107,7 @@ class StoreOrderListCreateApi(ListApi):
 
 
 class StoreOrderDetailApi(APIView):
-    @extend_schema(responses=StoreOrderOutput)
+    @extend_schema(responses={200: StoreOrderOutput, **raises(OrderNotFound)})
     def get(self, request, order_id: int):
         return Response(
             render_store_order(order_get(order_id=order_id, customer_id=request.user.id))

@@ -48,7 +48,7 @@ class MovementExportApi(APIView):
     filter_backends = (DjangoFilterBackend,)  # for the schema's filter parameters
     queryset = Movement.objects.none()
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR}, filters=True)
     def get(self, request):
         movements = movement_list(filters=request.query_params)
         writer = csv.writer(_Echo())
