@@ -30,11 +30,14 @@ class ProductOutput(serializers.Serializer):
 
 
 class ProductInput(serializers.ModelSerializer):
-    """Validates catalogue fields, including sku and name uniqueness (a 400, not a 500)."""
+    """Validates catalogue fields. A sku or name already taken is left to the service, which
+    answers it with 409 ``product_exists`` whether it was taken before or during this
+    request (a uniqueness check here would answer the same conflict with a 400)."""
 
     class Meta:
         model = Product
         fields = ("sku", "name", "description", "price", "reorder_level", "is_active")
+        extra_kwargs = {"sku": {"validators": []}, "name": {"validators": []}}
 
 
 render_product = Renderer(ProductOutput)

@@ -2,7 +2,6 @@ from datetime import UTC
 
 import django_filters
 from django import forms
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
@@ -52,9 +51,17 @@ class BooleanFilter(django_filters.BooleanFilter):
     field_class = _StrictBooleanField
 
 
-@extend_schema_field(OpenApiTypes.INT64)
+MAX_ID = 2**63 - 1  # PostgreSQL's bigint
+
+
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(django_filters.NumberFilter):
-    """An id: a whole number (django-filter's NumberFilter takes ``1.5`` and the query
-    would compare it as 1)."""
+    """An id: a whole number from 1 to bigint's largest (django-filter's NumberFilter
+    takes ``1.5``, which the query would compare as 1)."""
 
     field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)

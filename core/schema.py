@@ -179,6 +179,10 @@ class AutoSchema(openapi.AutoSchema):
             if error not in codes.setdefault(error.status, []):
                 codes[error.status].append(error)
         error_schema = self.resolve_serializer(Error, "response").ref
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query" and not parameter.get("required"):
+                # An empty value means "not given" (django-filter, DRF and our pages agree).
+                parameter["allowEmptyValue"] = True
         responses = operation["responses"]
         for status in sorted(codes):
             # Replaces what the view's raises() gave: the same body, with every code.

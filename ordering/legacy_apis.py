@@ -3,14 +3,13 @@ selectors and services as /api/v1; only the shapes differ."""
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.exceptions import ProductNotFound
 from catalog.selectors import product_get, product_list
 from core.apis import ListApi
-from core.parsers import JSONParser
+from core.parsers import FormParser, JSONParser
 from core.rendering import Renderer
 from core.schema import raises
 from ledger.exceptions import InsufficientStock
@@ -69,12 +68,15 @@ class StoreProductListApi(ListApi):
 class StoreProductDetailApi(APIView):
     @extend_schema(responses={200: StoreProductOutput, **raises(ProductNotFound)})
     def get(self, request, product_id: int):
-        return Response(render_store_product(product_get(product_id=product_id, active_only=True)))
+        # The original paths are regular expressions, so the id arrives as a string.
+        product = product_get(product_id=int(product_id), active_only=True)
+        return Response(render_store_product(product))
 
 
 class StoreOrderListCreateApi(ListApi):
     filter_backends = ()  # the original API has no filters
     parser_classes = (JSONParser, FormParser)
+    max_form_fields = MAX_UNITS + 1  # a form order sends one `products` field per unit
 
     @extend_schema(responses=StoreOrderOutput(many=True))
     def get(self, request):
@@ -110,5 +112,5 @@ class StoreOrderDetailApi(APIView):
     @extend_schema(responses={200: StoreOrderOutput, **raises(OrderNotFound)})
     def get(self, request, order_id: int):
         return Response(
-            render_store_order(order_get(order_id=order_id, customer_id=request.user.id))
+            render_store_order(order_get(order_id=int(order_id), customer_id=request.user.id))
         )

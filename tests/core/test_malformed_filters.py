@@ -88,3 +88,23 @@ def test_a_page_past_the_end_is_still_a_404(customer):
 
 def test_a_customer_filter_from_a_customer_is_validated_too(customer):
     assert_invalid(customer.get("/api/v1/orders/", {"customer": "abc"}), "customer")
+
+
+@pytest.mark.parametrize("value", ["0", "-3", str(2**63)])
+def test_an_id_filter_outside_the_ids_range_is_a_400(warehouse, value):
+    assert_invalid(warehouse.get("/api/v1/stock-alerts/", {"product": value}), "product")
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/api/v1/movements/", "until"),
+        ("/api/v1/orders/", "customer"),
+        ("/api/v1/products/", "is_active"),
+        ("/api/v1/products/", "page_size"),
+        ("/api/v1/products/{id}/balance/", "as_of"),
+    ],
+)
+def test_an_empty_query_parameter_means_not_given(warehouse, path, parameter):
+    product = ProductFactory(stock=5)
+    assert warehouse.get(path.format(id=product.id), {parameter: ""}).status_code == 200
