@@ -1,4 +1,6 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from decimal import Decimal
+
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,6 +31,21 @@ class ProductOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        # What the field takes: 0 or more, up to 10 digits before the point and 2 after
+        # (drf-spectacular's own pattern also matches "", "." and negative prices).
+        "pattern": r"^(\d{1,10}(\.\d{0,2})?|\.\d{1,2})$",
+        "example": "4.10",
+    }
+)
+class PriceField(serializers.DecimalField):
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=12, decimal_places=2, min_value=Decimal("0"), **kwargs)
+
+
 class ProductInput(serializers.ModelSerializer):
     """Validates catalogue fields. A sku or name already taken is left to the service, which
     answers it with 409 ``product_exists`` whether it was taken before or during this
@@ -38,6 +55,8 @@ class ProductInput(serializers.ModelSerializer):
         model = Product
         fields = ("sku", "name", "description", "price", "reorder_level", "is_active")
         extra_kwargs = {"sku": {"validators": []}, "name": {"validators": []}}
+
+    price = PriceField()
 
 
 render_product = Renderer(ProductOutput)

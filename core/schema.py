@@ -183,6 +183,12 @@ class AutoSchema(openapi.AutoSchema):
             if parameter["in"] == "query" and not parameter.get("required"):
                 # An empty value means "not given" (django-filter, DRF and our pages agree).
                 parameter["allowEmptyValue"] = True
+            if parameter["in"] == "path" and parameter["name"].endswith("_id"):
+                # Ids start at 1: "Try it out" opens on the first product, order or
+                # movement (of the demo data, for one).
+                parameter.setdefault(
+                    "example", 1 if parameter["schema"]["type"] == "integer" else "1"
+                )
         responses = operation["responses"]
         for status in sorted(codes):
             # Replaces what the view's raises() gave: the same body, with every code.

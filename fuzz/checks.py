@@ -1,8 +1,30 @@
-"""Checks of our own for the schema fuzz run (loaded through SCHEMATHESIS_HOOKS)."""
+"""Checks of our own for the schema fuzz run, loaded into schemathesis through
+SCHEMATHESIS_HOOKS (fuzz/run.py)."""
 
 import json
+import sys
 
 import schemathesis
+from hypothesis.internal import lambda_sources
+
+# Tooling workarounds, not about the API:
+# - schemathesis's coverage phase nests generators deeply for a body such as an order of
+#   100 lines; give it room beyond Python's default 1,000 frames;
+# - hypothesis describes a lambda by parsing its module's source, and CPython 3.11's
+#   parser can fail with "SystemError: AST constructor recursion depth mismatch" when
+#   called that deep; the description only labels a strategy, so fall back to none.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+_lambda_description = lambda_sources.lambda_description
+
+
+def _lambda_description_or_unknown(f):
+    try:
+        return _lambda_description(f)
+    except SystemError:
+        return "lambda: <unknown>"
+
+
+lambda_sources.lambda_description = _lambda_description_or_unknown
 
 
 @schemathesis.check
