@@ -6,7 +6,8 @@ from what the operation is, so that views do not repeat them:
 
 - every operation: 503 (the database is unavailable or busy);
 - authenticated: 401; behind a role rule (a permission beyond IsAuthenticated): 403;
-- with input (a body, query or header parameters): 400; with a body: 413 and 415;
+- with input (a body, query or header parameters): 400; with a body: 413 and 415; with
+  query parameters: 414 (a request line too long for gunicorn);
 - with path parameters or pages: 404;
 - honouring ``Idempotency-Key``: 409 and 422;
 - throttled: 429;
@@ -97,6 +98,9 @@ KEY_IN_USE = ErrorCode(
     409, "idempotency_key_in_use", "A request with this Idempotency-Key is still being processed."
 )
 TOO_LARGE = ErrorCode(413, "request_too_large", "The request body is over 1000000 bytes.")
+URI_TOO_LONG = ErrorCode(  # from gunicorn, before the application (config/server_errors.py)
+    414, "uri_too_long", "URI Too Long: Request Line is too large (5000 > 4094)"
+)
 UNSUPPORTED_MEDIA_TYPE = ErrorCode(
     415, "unsupported_media_type", 'Unsupported media type "text/plain" in request.'
 )
@@ -116,6 +120,7 @@ STATUS_TITLES = {
     404: "Not found",
     409: "Conflict with the current state",
     413: "Request body too large",
+    414: "Request line (path and query) over 4094 bytes",
     415: "Request body not JSON",
     422: "Idempotency-Key reused with another request",
     429: "Too many requests",
@@ -207,6 +212,8 @@ class AutoSchema(openapi.AutoSchema):
         errors: list[ErrorCode] = []
         if has_body or any(p["in"] in ("query", "header") for p in parameters):
             errors.append(INVALID)
+        if any(p["in"] == "query" for p in parameters):
+            errors.append(URI_TOO_LONG)
         if has_body:
             errors += [PARSE_ERROR, TOO_LARGE, UNSUPPORTED_MEDIA_TYPE]
         if idempotent:

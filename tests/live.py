@@ -225,6 +225,12 @@ class Gunicorn:
         assert reply.status == 200, reply
         return reply.json()["token"]
 
+    def workers(self) -> set[int]:
+        """The worker processes' pids (Linux /proc)."""
+        children = f"/proc/{self.process.pid}/task/{self.process.pid}/children"
+        with open(children) as handle:
+            return {int(pid) for pid in handle.read().split()}
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
