@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -77,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     print_figures(results, time.monotonic() - started)
     failed = [r["role"] for r in results if not r["passed"]]
     if failed:
-        print(f"fuzz: failures as {', '.join(failed)}; gunicorn's log: {work / 'gunicorn.log'}")
+        print(f"fuzz: failures as {', '.join(failed)}; reports and gunicorn's log in {work}")
         return 1
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
