@@ -64,6 +64,12 @@ test: lint check pytest
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# The API fuzzed against its own OpenAPI schema as every role (schemathesis, on a
+# throwaway PostgreSQL with the demo data; a few minutes). FUZZ_ARGS=--help for options.
+.PHONY: fuzz
+fuzz: install
+	$(BIN)/python -m fuzz.run $(FUZZ_ARGS)
+
 db-stop: install
 	@$(BIN)/python -m config.embedded_db stop
 

@@ -1,6 +1,6 @@
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
@@ -9,6 +9,14 @@ from rest_framework.views import APIView
 
 from accounts.login import credentials_check
 from accounts.services import token_create, token_revoke, token_revoke_all, user_password_set
+from core.schema import THROTTLED, ErrorCode, raises
+
+INVALID_CREDENTIALS = ErrorCode(401, "invalid_credentials", "Wrong username or password.")
+DEMO_LOGIN = OpenApiExample(
+    "The demo customer (make run)",
+    value={"username": "customer", "password": "customer-demo-pass"},
+    request_only=True,
+)
 
 
 class LoginInput(serializers.Serializer):
@@ -36,7 +44,12 @@ class LoginApi(APIView):
         response["Cache-Control"] = "no-store"
         return response
 
-    @extend_schema(request=LoginInput, responses={200: LoginOutput}, auth=[])
+    @extend_schema(
+        request=LoginInput,
+        responses={200: LoginOutput, **raises(INVALID_CREDENTIALS, THROTTLED)},
+        auth=[],
+        examples=[DEMO_LOGIN],
+    )
     def post(self, request):
         data = LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -56,7 +69,12 @@ class LegacyLoginApi(LoginApi):
     class LegacyLoginOutput(serializers.Serializer):
         token = serializers.CharField()
 
-    @extend_schema(request=LoginInput, responses={200: LegacyLoginOutput}, auth=[])
+    @extend_schema(
+        request=LoginInput,
+        responses={200: LegacyLoginOutput, **raises(INVALID_CREDENTIALS, THROTTLED)},
+        auth=[],
+        examples=[DEMO_LOGIN],
+    )
     def post(self, request):
         return super().post(request)
 
@@ -106,7 +124,20 @@ class PasswordChangeApi(APIView):
                 raise serializers.ValidationError(list(rejected.messages)) from rejected
             return value
 
-    @extend_schema(request=PasswordChangeInput, responses={204: None})
+    @extend_schema(
+        request=PasswordChangeInput,
+        responses={204: None},
+        examples=[
+            OpenApiExample(
+                "The demo auditor's (make run)",
+                value={
+                    "old_password": "auditor-demo-pass",
+                    "new_password": "a-longer-passphrase-for-the-auditor",
+                },
+                request_only=True,
+            )
+        ],
+    )
     def post(self, request):
         data = self.PasswordChangeInput(data=request.data, context={"user": request.user})
         data.is_valid(raise_exception=True)

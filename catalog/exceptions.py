@@ -4,6 +4,7 @@ from core.exceptions import Conflict, NotFound
 class ProductNotFound(NotFound):
     code = "product_not_found"
     detail = "No such product."
+    schema_example = {"product": 999}
 
 
 class ProductHasMovements(Conflict):
@@ -16,3 +17,4 @@ class ProductExists(Conflict):
 
     code = "product_exists"
     detail = "Another product already has this sku or name."
+    schema_example = {"field": "sku"}

@@ -2,12 +2,13 @@ import django_filters
 from django.db.models import Q
 
 from catalog.models import Product
+from core.filtering import BooleanFilter
 
 
 class ProductFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", help_text="name or sku contains")
-    is_active = django_filters.BooleanFilter()
-    low_stock = django_filters.BooleanFilter(help_text="on hand at or below the reorder level")
+    is_active = BooleanFilter()
+    low_stock = BooleanFilter(help_text="on hand at or below the reorder level")
     ordering = django_filters.OrderingFilter(
         fields=(
             "id",

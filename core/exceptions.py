@@ -10,6 +10,8 @@ class DomainError(Exception):
     detail = "The request breaks a business rule."
     # Seconds after which a retry may succeed (the Retry-After header), if it may.
     retry_after: int | None = None
+    # The body's other fields, as the API documentation's example shows them.
+    schema_example: dict[str, Any] = {}
 
     def __init__(self, detail: str | None = None, **data: Any) -> None:
         self.detail = detail or self.detail

@@ -11,7 +11,6 @@ import json
 
 from django.db import connection, transaction
 from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
 
@@ -24,9 +23,13 @@ MAX_KEY_LENGTH = 255
 # The header as the OpenAPI schema documents it, on every write that honours it.
 IDEMPOTENCY_HEADER = OpenApiParameter(
     HEADER,
-    OpenApiTypes.STR,
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
     OpenApiParameter.HEADER,
-    description="Repeat a write safely: the same key and body replay the first response.",
+    description=(
+        "Repeat a write safely: the same key and body from the same user replay the first "
+        "response (header `Idempotent-Replayed: true`) without a second effect. 1 to "
+        f"{MAX_KEY_LENGTH} characters, e.g. a UUID."
+    ),
 )
 
 

@@ -7,6 +7,7 @@ class InsufficientStock(Conflict):
 
     code = "insufficient_stock"
     detail = "Not enough stock."
+    schema_example = {"lines": [{"product": 8, "requested": 2, "available": 0}]}
 
     def __init__(self, lines: list[dict], detail: str | None = None) -> None:
         super().__init__(detail, lines=lines)
@@ -21,3 +22,4 @@ class InvalidQuantity(InvalidInput):
 class MovementNotFound(NotFound):
     code = "movement_not_found"
     detail = "No such movement."
+    schema_example = {"movement": 999}

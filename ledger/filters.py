@@ -1,16 +1,16 @@
 import django_filters
 
-from core.filtering import UtcIsoDateTimeFilter
+from core.filtering import IdFilter, UtcIsoDateTimeFilter
 from ledger.models import Movement, MovementKind, StockAlert
 
 
 class MovementFilter(django_filters.FilterSet):
-    product = django_filters.NumberFilter(field_name="product_id")
+    product = IdFilter(field_name="product_id")
     sku = django_filters.CharFilter(field_name="product__sku")
     kind = django_filters.ChoiceFilter(choices=MovementKind.choices)
-    actor = django_filters.NumberFilter(field_name="actor_id")
+    actor = IdFilter(field_name="actor_id")
     reference = django_filters.CharFilter()
-    order = django_filters.NumberFilter(field_name="order_line__order_id")
+    order = IdFilter(field_name="order_line__order_id")
     since = UtcIsoDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
     until = UtcIsoDateTimeFilter(field_name="recorded_at", lookup_expr="lte")
 
@@ -23,7 +23,7 @@ class StockAlertFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=(("pending", "pending"), ("sent", "sent")), method="filter_status"
     )
-    product = django_filters.NumberFilter(field_name="product_id")
+    product = IdFilter(field_name="product_id")
 
     class Meta:
         model = StockAlert

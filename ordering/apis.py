@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -8,6 +8,14 @@ from accounts.roles import Role, has_role
 from core.apis import ListApi
 from core.idempotency import IDEMPOTENCY_HEADER, idempotent
 from core.rendering import Renderer
+from core.schema import raises
+from ledger.exceptions import InsufficientStock
+from ordering.exceptions import (
+    OrderNotCancellable,
+    OrderNotFound,
+    OrderTooLarge,
+    UnknownProducts,
+)
 from ordering.filters import OrderFilter
 from ordering.models import Order
 from ordering.selectors import order_get, order_list
@@ -37,7 +45,7 @@ class OrderOutput(serializers.Serializer):
     lines = serializers.SerializerMethodField()
     total = serializers.DecimalField(max_digits=14, decimal_places=2)
 
-    @extend_schema(responses=OrderLineOutput(many=True))
+    @extend_schema_field(OrderLineOutput(many=True))
     def get_lines(self, order) -> list[dict]:
         return render_line.many(lines_of(order))
 
@@ -52,7 +60,15 @@ class OrderLineInput(serializers.Serializer):
 
 
 class OrderInput(serializers.Serializer):
-    lines = OrderLineInput(many=True, allow_empty=False, max_length=MAX_LINES)
+    lines = OrderLineInput(
+        many=True,
+        allow_empty=False,
+        max_length=MAX_LINES,
+        help_text=(
+            f"1 to {MAX_LINES} lines; lines of the same product are added up, and all lines "
+            f"together hold at most {MAX_UNITS} units."
+        ),
+    )
 
 
 def visible_customer(request) -> int | None:
@@ -73,7 +89,19 @@ class OrderListCreateApi(ListApi):
         return self.paginated(orders, render_order)
 
     @extend_schema(
-        request=OrderInput, responses={201: OrderOutput}, parameters=[IDEMPOTENCY_HEADER]
+        request=OrderInput,
+        responses={
+            201: OrderOutput,
+            **raises(UnknownProducts, OrderTooLarge, InsufficientStock),
+        },
+        parameters=[IDEMPOTENCY_HEADER],
+        examples=[
+            OpenApiExample(
+                "Two products",
+                value={"lines": [{"product": 1, "quantity": 2}, {"product": 3, "quantity": 1}]},
+                request_only=True,
+            )
+        ],
     )
     @idempotent
     def post(self, request):
@@ -89,7 +117,7 @@ class OrderListCreateApi(ListApi):
 class OrderDetailApi(APIView):
     permission_classes = (CanPlaceOrders,)
 
-    @extend_schema(responses=OrderOutput)
+    @extend_schema(responses={200: OrderOutput, **raises(OrderNotFound)})
     def get(self, request, order_id: int):
         order = order_get(order_id=order_id, customer_id=visible_customer(request))
         return Response(render_order(order))
@@ -100,7 +128,11 @@ class OrderCancelApi(APIView):
 
     permission_classes = (CanPlaceOrders,)
 
-    @extend_schema(request=None, responses=OrderOutput, parameters=[IDEMPOTENCY_HEADER])
+    @extend_schema(
+        request=None,
+        responses={200: OrderOutput, **raises(OrderNotFound, OrderNotCancellable)},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
     @idempotent
     def post(self, request, order_id: int):
         staff = has_role(request.user, Role.WAREHOUSE)

@@ -4,11 +4,13 @@ from core.exceptions import Conflict, InvalidInput, NotFound
 class OrderNotFound(NotFound):
     code = "order_not_found"
     detail = "No such order."
+    schema_example = {"order": 999}
 
 
 class OrderNotCancellable(Conflict):
     code = "order_not_cancellable"
     detail = "Only a placed order can be cancelled."
+    schema_example = {"order": 4}
 
 
 class UnknownProducts(InvalidInput):
@@ -16,6 +18,7 @@ class UnknownProducts(InvalidInput):
 
     code = "unknown_product"
     detail = "Some products do not exist or are no longer sold."
+    schema_example = {"products": [999]}
 
 
 class OrderTooLarge(InvalidInput):
@@ -28,3 +31,4 @@ class ProductOutOfStock(InvalidInput):
 
     code = "product_out_of_stock"
     detail = "A product is out of stock."
+    schema_example = {"lines": [{"product": 8, "requested": 1, "available": 0}]}

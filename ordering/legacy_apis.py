@@ -1,20 +1,26 @@
 """The original version's store API, kept for its existing clients. It calls the same
 selectors and services as /api/v1; only the shapes differ."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanPlaceOrders
+from catalog.exceptions import ProductNotFound
 from catalog.selectors import product_get, product_list
 from core.apis import ListApi
-from core.parsers import JSONParser
+from core.parsers import FormParser, JSONParser
 from core.rendering import Renderer
+from core.schema import raises
 from ledger.exceptions import InsufficientStock
 from ordering.apis import lines_of
-from ordering.exceptions import ProductOutOfStock
+from ordering.exceptions import (
+    OrderNotFound,
+    OrderTooLarge,
+    ProductOutOfStock,
+    UnknownProducts,
+)
 from ordering.selectors import order_get, order_list
 from ordering.services import MAX_LINES, MAX_UNITS, order_place
 
@@ -61,9 +67,11 @@ class StoreProductListApi(ListApi):
 
 
 class StoreProductDetailApi(APIView):
-    @extend_schema(responses=StoreProductOutput)
+    @extend_schema(responses={200: StoreProductOutput, **raises(ProductNotFound)})
     def get(self, request, product_id: int):
-        return Response(render_store_product(product_get(product_id=product_id, active_only=True)))
+        # The original paths are regular expressions, so the id arrives as a string.
+        product = product_get(product_id=int(product_id), active_only=True)
+        return Response(render_store_product(product))
 
 
 class StoreOrderListCreateApi(ListApi):
@@ -71,12 +79,26 @@ class StoreOrderListCreateApi(ListApi):
     permission_classes = (CanPlaceOrders,)
     filter_backends = ()  # the original API has no filters
     parser_classes = (JSONParser, FormParser)
+    max_form_fields = MAX_UNITS + 1  # a form order sends one `products` field per unit
 
     @extend_schema(responses=StoreOrderOutput(many=True))
     def get(self, request):
         return self.paginated(order_list(customer_id=request.user.id), render_store_order)
 
-    @extend_schema(request=StoreOrderInput, responses={201: StoreOrderOutput})
+    @extend_schema(
+        request=StoreOrderInput,
+        responses={
+            201: StoreOrderOutput,
+            **raises(UnknownProducts, OrderTooLarge, ProductOutOfStock),
+        },
+        examples=[
+            OpenApiExample(
+                "Two units of product 1, one of product 3",
+                value={"products": [1, 1, 3]},
+                request_only=True,
+            )
+        ],
+    )
     def post(self, request):
         data = StoreOrderInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -92,8 +114,8 @@ class StoreOrderListCreateApi(ListApi):
 class StoreOrderDetailApi(APIView):
     permission_classes = (CanPlaceOrders,)
 
-    @extend_schema(responses=StoreOrderOutput)
+    @extend_schema(responses={200: StoreOrderOutput, **raises(OrderNotFound)})
     def get(self, request, order_id: int):
         return Response(
-            render_store_order(order_get(order_id=order_id, customer_id=request.user.id))
+            render_store_order(order_get(order_id=int(order_id), customer_id=request.user.id))
         )

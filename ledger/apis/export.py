@@ -64,7 +64,9 @@ class MovementExportApi(APIView):
     filter_backends = (DjangoFilterBackend,)  # for the schema's filter parameters
     queryset = Movement.objects.none()
 
-    @extend_schema(parameters=[ExportQuery], responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(
+        parameters=[ExportQuery], responses={(200, "text/csv"): OpenApiTypes.STR}, filters=True
+    )
     def get(self, request):
         query = ExportQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -7,9 +7,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanAudit
+from catalog.exceptions import ProductNotFound
 from core.apis import ListApi
 from core.pagination import CursorPagination
+from core.schema import raises
 from ledger.apis.output import MovementListOutput, render_movement_row
+from ledger.exceptions import MovementNotFound
 from ledger.filters import MovementFilter
 from ledger.models import Movement
 from ledger.selectors import balance_as_of, balance_current, movement_get, movement_list
@@ -31,7 +34,7 @@ class MovementListApi(ListApi):
 class MovementDetailApi(APIView):
     permission_classes = (CanAudit,)
 
-    @extend_schema(responses=MovementListOutput)
+    @extend_schema(responses={200: MovementListOutput, **raises(MovementNotFound)})
     def get(self, request, movement_id: int):
         return Response(render_movement_row(movement_get(movement_id=movement_id)))
 
@@ -50,7 +53,9 @@ class BalanceApi(APIView):
         seq = serializers.IntegerField()
         as_of = serializers.DateTimeField()
 
-    @extend_schema(parameters=[BalanceQuery], responses=BalanceOutput)
+    @extend_schema(
+        parameters=[BalanceQuery], responses={200: BalanceOutput, **raises(ProductNotFound)}
+    )
     def get(self, request, product_id: int):
         query = self.BalanceQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -1,13 +1,17 @@
 """Warehouse writes: restocks, adjustments and stocktakes, each one posting."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsWarehouse
+from catalog.exceptions import ProductNotFound
+from core.fields import NonZeroIntegerField
 from core.idempotency import IDEMPOTENCY_HEADER, idempotent
+from core.schema import raises
 from ledger.apis.output import MovementOutput, render_movement
+from ledger.exceptions import InsufficientStock
 from ledger.models import AdjustmentReason
 from ledger.services import stock_adjust, stock_restock, stock_take
 
@@ -22,11 +26,22 @@ class _StockWriteApi(APIView):
 class RestockApi(_StockWriteApi):
     class RestockInput(serializers.Serializer):
         quantity = serializers.IntegerField(min_value=1, max_value=10**9)
-        reference = serializers.CharField(max_length=200, required=False, default="")
-        note = serializers.CharField(max_length=2000, required=False, default="")
+        reference = serializers.CharField(
+            max_length=200, required=False, allow_blank=True, default=""
+        )
+        note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
     @extend_schema(
-        request=RestockInput, responses={201: MovementOutput}, parameters=[IDEMPOTENCY_HEADER]
+        request=RestockInput,
+        responses={201: MovementOutput, **raises(ProductNotFound)},
+        parameters=[IDEMPOTENCY_HEADER],
+        examples=[
+            OpenApiExample(
+                "Goods received",
+                value={"quantity": 48, "reference": "DN-2211", "note": "2 cartons of 24"},
+                request_only=True,
+            )
+        ],
     )
     @idempotent
     def post(self, request, product_id: int):
@@ -39,20 +54,31 @@ class RestockApi(_StockWriteApi):
 
 class AdjustmentApi(_StockWriteApi):
     class AdjustmentInput(serializers.Serializer):
-        quantity = serializers.IntegerField(min_value=-(10**9), max_value=10**9)
+        quantity = NonZeroIntegerField(
+            min_value=-(10**9),
+            max_value=10**9,
+            error_messages={"zero": "An adjustment cannot be zero."},
+            help_text="Units added (positive) or removed (negative); never 0.",
+        )
         reason = serializers.ChoiceField(
             choices=[r for r in AdjustmentReason.values if r != AdjustmentReason.STOCKTAKE]
         )
-        reference = serializers.CharField(max_length=200, required=False, default="")
-        note = serializers.CharField(max_length=2000, required=False, default="")
-
-        def validate_quantity(self, value):
-            if value == 0:
-                raise serializers.ValidationError("An adjustment cannot be zero.")
-            return value
+        reference = serializers.CharField(
+            max_length=200, required=False, allow_blank=True, default=""
+        )
+        note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
     @extend_schema(
-        request=AdjustmentInput, responses={201: MovementOutput}, parameters=[IDEMPOTENCY_HEADER]
+        request=AdjustmentInput,
+        responses={201: MovementOutput, **raises(ProductNotFound, InsufficientStock)},
+        parameters=[IDEMPOTENCY_HEADER],
+        examples=[
+            OpenApiExample(
+                "Damaged in the warehouse",
+                value={"quantity": -2, "reason": "damaged", "note": "crushed carton"},
+                request_only=True,
+            )
+        ],
     )
     @idempotent
     def post(self, request, product_id: int):
@@ -66,7 +92,7 @@ class AdjustmentApi(_StockWriteApi):
 class StocktakeApi(_StockWriteApi):
     class StocktakeInput(serializers.Serializer):
         counted = serializers.IntegerField(min_value=0, max_value=10**12)
-        note = serializers.CharField(max_length=2000, required=False, default="")
+        note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
     class StocktakeUnchanged(serializers.Serializer):
         movement = serializers.JSONField(allow_null=True)
@@ -74,8 +100,15 @@ class StocktakeApi(_StockWriteApi):
 
     @extend_schema(
         request=StocktakeInput,
-        responses={201: MovementOutput, 200: StocktakeUnchanged},
+        responses={201: MovementOutput, 200: StocktakeUnchanged, **raises(ProductNotFound)},
         parameters=[IDEMPOTENCY_HEADER],
+        examples=[
+            OpenApiExample(
+                "A shelf count",
+                value={"counted": 105, "note": "aisle 3, counted twice"},
+                request_only=True,
+            )
+        ],
     )
     @idempotent
     def post(self, request, product_id: int):

@@ -35,15 +35,30 @@ def test_only_warehouse_creates_or_changes_products(request, client_name):
     [
         ({"price": "-1.00"}, "price"),
         ({"reorder_level": -1}, "reorder_level"),
-        ({"sku": "TAKEN"}, "sku"),
         ({"price": "1.234"}, "price"),
     ],
 )
 def test_bad_product_input_is_a_400_naming_the_field(warehouse, change, field):
-    ProductFactory(sku="TAKEN")
     response = warehouse.post("/api/v1/products/", {**NEW, **change}, format="json")
     assert response.status_code == 400
     assert field in response.json()["errors"]
+
+
+@pytest.mark.parametrize("field", ["sku", "name"])
+def test_a_taken_sku_or_name_is_a_409_naming_the_field(warehouse, field):
+    taken = ProductFactory(sku="TAKEN", name="Taken")
+    response = warehouse.post(
+        "/api/v1/products/", {**NEW, field: getattr(taken, field)}, format="json"
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "product_exists"
+    assert response.json()["field"] == field
+    other = ProductFactory()
+    response = warehouse.patch(
+        f"/api/v1/products/{other.id}/", {field: getattr(taken, field)}, format="json"
+    )
+    assert response.status_code == 409
+    assert (response.json()["code"], response.json()["field"]) == ("product_exists", field)
 
 
 def test_patch_changes_catalogue_fields_not_stock(warehouse):

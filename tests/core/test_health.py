@@ -60,12 +60,6 @@ def test_openapi_schema_and_docs_are_served_locally(client, db):
     assert b"/static/drf_spectacular_sidecar/" in docs.content
 
 
-def test_openapi_schema_generates_without_warnings(db):
-    from django.core.management import call_command
-
-    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
-
-
 def test_the_root_leads_to_the_api_docs(client, db):
     response = client.get("/", follow=True)
     assert response.redirect_chain == [("/api/docs/", 302)]

@@ -81,3 +81,22 @@ def test_store_orders_are_private(seed_client, customer):
 
 def test_store_needs_a_token(anon):
     assert anon.get("/store/products").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "key"), [("/store/products/0", "product"), ("/store/orders/0", "order")]
+)
+def test_store_not_found_names_the_id_as_a_number(seed_client, path, key):
+    response = seed_client.get(path)
+    assert response.status_code == 404
+    assert response.json()[key] == 0
+
+
+def test_a_store_order_posted_as_a_form_may_hold_every_unit_allowed(seed_client):
+    pen = ProductFactory(stock=2000)
+    body = "&".join([f"products={pen.id}"] * 1500)
+    response = seed_client.post(
+        "/store/orders", body, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 201, response.content[:300]
+    assert len(response.json()["products"]) == 1500

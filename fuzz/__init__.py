@@ -1,0 +1,1 @@
+"""Fuzzing the API against its OpenAPI schema: `make fuzz` runs fuzz/run.py."""
