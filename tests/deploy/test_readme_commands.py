@@ -3,9 +3,7 @@ private PostgreSQL of its own, then every `.venv/bin/python manage.py ...` line 
 README, then `make db-stop`, from a shell with nothing set (no DATABASE_URL, DEBUG or
 SECRET_KEY)."""
 
-import itertools
 import os
-import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -20,21 +18,17 @@ PASSWORD = "a-long-and-uncommon-passphrase-for-alice"
 
 
 def readme_manage_commands() -> list[str]:
-    """The README's manage.py lines, made runnable: comments and [optional] parts left
-    out, each `a|b|c` alternative as a command of its own, a password for create_user
-    (which otherwise prompts for it on the terminal)."""
+    """The README's manage.py lines as a user pastes them (a comment is ignored by the
+    shell too), with a password for create_user, which otherwise prompts for it on the
+    terminal."""
     commands = []
     for line in README.read_text().splitlines():
         if not line.startswith(".venv/bin/python manage.py "):
             continue
-        line = re.sub(r"\s+#.*$", "", line)
-        line = re.sub(r"\s*\[[^\]]*\]", "", line)
-        words = [word.split("|") for word in shlex.split(line)]
-        for choice in itertools.product(*words):
-            command = list(choice)
-            if command[2] == "create_user":
-                command += ["--password", PASSWORD]
-            commands.append(shlex.join(command))
+        command = shlex.split(line, comments=True)
+        if command[2] == "create_user":
+            command += ["--password", PASSWORD]
+        commands.append(shlex.join(command))
     return commands
 
 
