@@ -188,6 +188,11 @@ class AutoSchema(openapi.AutoSchema):
             if parameter["in"] == "query" and not parameter.get("required"):
                 # An empty value means "not given" (django-filter, DRF and our pages agree).
                 parameter["allowEmptyValue"] = True
+            if parameter["in"] == "path" and parameter.get("examples"):
+                # One example value for a path parameter ("examples" and "example" exclude
+                # each other), which "Try it out" and the examples test use.
+                first = next(iter(parameter.pop("examples").values()))
+                parameter["example"] = first["value"]
             if parameter["in"] == "path" and parameter["name"].endswith("_id"):
                 # Ids start at 1: "Try it out" opens on the first product, order or
                 # movement (of the demo data, for one).
