@@ -65,6 +65,20 @@ class Error(serializers.Serializer):
         required=False, help_text="`order_not_found`, `order_not_cancellable`: the id."
     )
     movement = serializers.IntegerField(required=False, help_text="`movement_not_found`: the id.")
+    location = serializers.CharField(
+        required=False,
+        help_text="`unknown_location`, `location_not_found`: the code or id given;"
+        " `location_exists`, `location_not_empty`, `default_location`: the code.",
+    )
+    on_hand = serializers.IntegerField(
+        required=False, help_text="`location_not_empty`: the units on hand there."
+    )
+    reserved = serializers.IntegerField(
+        required=False, help_text="`location_not_empty`: the units reserved there."
+    )
+    incoming = serializers.IntegerField(
+        required=False, help_text="`location_not_empty`: the units on their way there."
+    )
 
 
 @dataclass(frozen=True)

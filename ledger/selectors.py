@@ -223,11 +223,15 @@ def balance_as_of(
 
 
 def stock_alert_list(*, filters: dict | None = None) -> QuerySet[StockAlert]:
-    """Alerts newest first with the product's sku joined in (no query per row).
-    Raises ValidationError for malformed filters."""
+    """Alerts newest first with the product's sku and the location's code joined in (no
+    query per row). Raises ValidationError for malformed filters."""
     queryset = (
-        StockAlert.objects.select_related("product")
-        .only(*(f.attname for f in StockAlert._meta.concrete_fields), "product__sku")
+        StockAlert.objects.select_related("product", "movement__location")
+        .only(
+            *(f.attname for f in StockAlert._meta.concrete_fields),
+            "product__sku",
+            "movement__location__code",
+        )
         .order_by("-id")
     )
     return apply_filters(StockAlertFilter, filters, queryset)
