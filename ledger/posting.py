@@ -17,6 +17,7 @@ from functools import cache
 from django.db import connection
 
 from catalog.exceptions import ProductNotFound
+from core.filtering import MAX_ID
 from ledger.exceptions import InsufficientStock, UnknownLocation
 from ledger.fold import EFFECTS, FIGURES, Effect, Figures
 from ledger.hashing import CURRENT_VERSION, movement_hash
@@ -217,7 +218,11 @@ def _in_lock_order(cursor, postings: Sequence[Posting]) -> list[Posting]:
         location_id = posting.location_id
         return (posting.product_id, default_id if location_id is None else location_id)
 
-    to_open = sorted({key(p) for p in postings if key(p)[1] != default_id})
+    # An id past bigint names no product (its UPDATE then finds no row: ProductNotFound);
+    # the array of ids to open could not hold it.
+    to_open = sorted(
+        {key(p) for p in postings if key(p)[1] != default_id and 0 < p.product_id <= MAX_ID}
+    )
     if to_open:
         cursor.execute(_OPEN_BALANCES, [[k[0] for k in to_open], [k[1] for k in to_open]])
     return sorted(postings, key=key)

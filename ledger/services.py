@@ -128,7 +128,8 @@ def location_create(*, code: str, name: str) -> Location:
 
 # Whatever a location still holds, expects or reserves, summed over its products.
 _LOCATION_STOCK = """
-SELECT COALESCE(SUM(on_hand), 0), COALESCE(SUM(reserved), 0), COALESCE(SUM(incoming), 0)
+SELECT COALESCE(SUM(on_hand), 0)::bigint, COALESCE(SUM(reserved), 0)::bigint,
+       COALESCE(SUM(incoming), 0)::bigint
   FROM ledger_stockbalance WHERE location_id = %s
 """
 

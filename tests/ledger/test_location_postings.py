@@ -275,3 +275,12 @@ def test_hash_chains_are_per_location_and_verify(store):
     assert first_here.hash != first_main.hash
     assert StockBalance.objects.get(product=product, location=store).last_hash == first_here.hash
     assert ledger_verify().ok
+
+
+@pytest.mark.parametrize("action", ["restocks", "adjustments", "stocktakes"])
+def test_a_product_id_past_bigint_at_a_named_location_is_a_404(warehouse, store, action):
+    payload = {"restocks": {"quantity": 1}, "adjustments": {"quantity": -1, "reason": "lost"}}
+    body = {**payload.get(action, {"counted": 1}), "location": "STORE-2"}
+    response = warehouse.post(f"/api/v1/products/{2**70}/{action}/", body, format="json")
+    assert response.status_code == 404
+    assert response.json()["code"] == "product_not_found"
