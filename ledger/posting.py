@@ -201,31 +201,39 @@ def movements_post(*, postings: Sequence[Posting], actor_id: int | None) -> list
 
 def _in_lock_order(cursor, postings: Sequence[Posting]) -> list[Posting]:
     """The postings sorted by (product id, location id). At the default location only,
-    that is product-id order and costs no statement; with named locations, they are
+    that is product-id order and costs no statement; with named locations, those are
     locked and checked first, and the missing balance rows opened."""
-    named = sorted({p.location_id for p in postings if p.location_id is not None})
-    if not named:
+    default_id = _prepare_named(cursor, {(p.product_id, p.location_id) for p in postings})
+    if default_id is None:
         return sorted(postings, key=lambda p: p.product_id)
+    return sorted(postings, key=lambda p: (p.product_id, p.location_id or default_id))
+
+
+def _prepare_named(cursor, pairs: set[tuple[int, int | None]]) -> int | None:
+    """For (product id, location id or None) pairs that name locations: lock those
+    locations FOR KEY SHARE, check them active (UnknownLocation otherwise) and open the
+    pairs' missing balance rows in lock order; returns the default location's id. When
+    no pair names a location: nothing, and None."""
+    named = sorted({location_id for _, location_id in pairs if location_id is not None})
+    if not named:
+        return None
     cursor.execute(_LOCK_LOCATIONS, [named])
     rows = cursor.fetchall()
     active = {location_id for location_id, _ in rows}
-    default_id = next((location_id for location_id, is_default in rows if is_default), None)
+    default_id = next((location_id for location_id, is_default in rows if is_default), 0)
     for location_id in named:
         if location_id not in active:
             raise UnknownLocation(location=str(location_id))
-
-    def key(posting: Posting) -> tuple[int, int]:
-        location_id = posting.location_id
-        return (posting.product_id, default_id if location_id is None else location_id)
-
     # An id past bigint names no product (its UPDATE then finds no row: ProductNotFound);
     # the array of ids to open could not hold it.
     to_open = sorted(
-        {key(p) for p in postings if key(p)[1] != default_id and 0 < p.product_id <= MAX_ID}
+        (product_id, location_id)
+        for product_id, location_id in pairs
+        if location_id not in (None, default_id) and 0 < product_id <= MAX_ID
     )
     if to_open:
         cursor.execute(_OPEN_BALANCES, [[k[0] for k in to_open], [k[1] for k in to_open]])
-    return sorted(postings, key=key)
+    return default_id
 
 
 def _write(cursor, movements, last_hash, crossings) -> None:
@@ -313,7 +321,7 @@ def balance_lock(*, product_id: int, location_id: int | None) -> Figures:
         if location_id is None:
             cursor.execute(_LOCK_DEFAULT_BALANCE, [product_id])
         else:
-            _in_lock_order(cursor, [Posting(product_id, "", 0, location_id=location_id)])
+            _prepare_named(cursor, {(product_id, location_id)})
             cursor.execute(_LOCK_BALANCE, [product_id, location_id])
         row = cursor.fetchone()
     if row is None:
