@@ -121,18 +121,20 @@ def run(args) -> None:
 # The hash is a placeholder: the integrity chain is not what is measured here (and
 # verify_ledger would rightly reject these rows). The balance rows are set to match after.
 _GENERATE = """
-INSERT INTO ledger_movement (product_id, kind, quantity, reason, seq, balance_after,
-                             recorded_at, actor_id, reference, note, order_line_id,
-                             reverses_id, hash)
-SELECT ids[mod(g, n) + 1],
+INSERT INTO ledger_movement (product_id, location_id, kind, quantity, reason, seq,
+                             balance_after, reserved_after, incoming_after, recorded_at,
+                             actor_id, reference, note, order_line_id, reverses_id,
+                             hash_version, hash)
+SELECT ids[mod(g, n) + 1], c.location_id,
        CASE WHEN mod(s, 4) = 0 THEN 'adjustment' ELSE 'restock' END,
        CASE WHEN mod(s, 4) = 0 THEN -2 ELSE 3 END,
        CASE WHEN mod(s, 4) = 0 THEN 'damaged' ELSE '' END,
        s,
-       7 * (s / 4) + 3 * mod(s, 4),
+       7 * (s / 4) + 3 * mod(s, 4), 0, 0,
        %(start)s::timestamptz + (g * %(step_us)s) * interval '1 microsecond',
-       NULL, '', '', NULL, NULL, repeat('0', 64)
-  FROM (SELECT %(ids)s::bigint[] AS ids, %(n)s::bigint AS n) AS c,
+       NULL, '', '', NULL, NULL, 2, repeat('0', 64)
+  FROM (SELECT %(ids)s::bigint[] AS ids, %(n)s::bigint AS n,
+               (SELECT id FROM ledger_location WHERE is_default) AS location_id) AS c,
        LATERAL (SELECT g, g / c.n + 1 AS s
                   FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g) AS x
  ORDER BY g
@@ -142,16 +144,17 @@ _MATCH_BALANCES = """
 UPDATE ledger_stockbalance AS b
    SET on_hand = a.on_hand, version = a.version, last_hash = repeat('0', 64),
        updated_at = a.last_at
-  FROM (SELECT product_id, sum(quantity) AS on_hand, count(*) AS version,
+  FROM (SELECT product_id, location_id, sum(quantity) AS on_hand, count(*) AS version,
                max(recorded_at) AS last_at
-          FROM ledger_movement GROUP BY product_id) AS a
- WHERE b.product_id = a.product_id
+          FROM ledger_movement GROUP BY product_id, location_id) AS a
+ WHERE b.product_id = a.product_id AND b.location_id = a.location_id
 """
 
 _MISMATCHES = """
 SELECT count(*)
   FROM ledger_stockbalance AS b
-  JOIN ledger_movement AS m ON m.product_id = b.product_id AND m.seq = b.version
+  JOIN ledger_movement AS m ON m.product_id = b.product_id
+       AND m.location_id = b.location_id AND m.seq = b.version
  WHERE m.balance_after <> b.on_hand
 """
 
@@ -294,7 +297,7 @@ class _Readers:
             as_of_args.append(
                 (products[product_ids[k]], first + (history_end - first) * rng.random())
             )
-        self.plans[movements] = _plan(self._as_of_queryset(*as_of_args[0])[:1])
+        self.plans[movements] = _as_of_plan(*as_of_args[0])
         return {
             "current": _time_calls(self.current, current_args),
             "as_of": _time_calls(self.as_of, as_of_args),
@@ -313,10 +316,25 @@ def _time_calls(function, arguments) -> tuple[float, float]:
     return median(samples), percentile(samples, 0.99)
 
 
-def _plan(queryset) -> str:
+def _as_of_plan(product, when) -> str:
+    """The plan of ledger.selectors' as-of statement (all the product's locations), or of
+    the ORM query the selector would run when there is no such statement."""
+    from django.db import connection
+
+    from ledger import selectors
+
+    statement = getattr(selectors, "_AS_OF", None)
+    if statement is None:
+        return _plan(_Readers._as_of_queryset(product, when)[:1].explain())
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + statement.format(location=""), [when, product.pk])
+        return _plan("\n".join(row[0] for row in cursor.fetchall()))
+
+
+def _plan(explained: str) -> str:
     """The plan's node names, outermost first, e.g. 'Limit > Index Scan Backward ...'."""
     nodes = []
-    for line in queryset.explain().splitlines():
+    for line in explained.splitlines():
         if "(cost=" in line:
             nodes.append(line.split("(cost=")[0].strip().removeprefix("->").strip())
     return " > ".join(nodes)
@@ -344,11 +362,15 @@ def _ensure_stock(product_ids, actor_id) -> None:
 
 def _capture_write_statement(product_id, actor_id) -> str:
     """Post one restock and one adjustment through the services, recording the SQL they
-    send; check it is the two statements the raw writers replay (ledger.posting._APPLY,
-    then the movement INSERT + hash UPDATE) and return the second one."""
+    send; check it is the two statements the raw writers replay (the conditional UPDATE
+    of ledger.posting at the default location, then the movement INSERT + hash UPDATE)
+    and return the second one."""
     from django.db import connection
 
-    from ledger.posting import _APPLY, _MOVEMENT_COLUMNS
+    from ledger.fold import ON_SHELF
+    from ledger.posting import _MOVEMENT_COLUMNS, _apply_sql
+
+    apply = _apply_sql(ON_SHELF, False)
     from ledger.services import stock_adjust, stock_restock
 
     captured = []
@@ -365,11 +387,11 @@ def _capture_write_statement(product_id, actor_id) -> str:
     statements = [sql for sql, _ in captured]
     if (
         len(captured) != 4
-        or statements[0] != _APPLY
-        or statements[2] != _APPLY
+        or statements[0] != apply
+        or statements[2] != apply
         or statements[1] != statements[3]
         or not statements[1].startswith("WITH m AS (INSERT INTO ledger_movement")
-        or len(captured[1][1]) != len(_MOVEMENT_COLUMNS) + 2
+        or len(captured[1][1]) != len(_MOVEMENT_COLUMNS) + 3
     ):
         raise RuntimeError(
             "The posting service no longer sends the two statements this benchmark replays"
@@ -444,14 +466,17 @@ def _service_writer(index, start, product_ids, actor_id, seed):
 
 def _raw_writer(index, start, product_ids, actor_id, seed, connect_params, write_sql):
     """A writer process sending, with psycopg and no Django, the statements the service
-    sends per posting, with the same parameters: _APPLY (the conditional UPDATE ...
-    RETURNING), then the movement INSERT + hash UPDATE, in one transaction. It uses a
+    sends per posting, with the same parameters: the conditional UPDATE ... RETURNING,
+    then the movement INSERT + hash UPDATE, in one transaction. It uses a
     client-side-binding cursor as Django does, and computes the hash chain with the
     same function, so the difference from the service is the service layer itself."""
     import psycopg
 
-    from ledger.hashing import movement_hash
-    from ledger.posting import _APPLY, _MOVEMENT_COLUMNS
+    from ledger.fold import ON_SHELF
+    from ledger.hashing import CURRENT_VERSION, movement_hash
+    from ledger.posting import _MOVEMENT_COLUMNS, Posting, _apply_params, _apply_sql
+
+    apply = _apply_sql(ON_SHELF, False)
 
     rng = random.Random(seed * 1_000 + index)
     connection = psycopg.connect(
@@ -465,32 +490,37 @@ def _raw_writer(index, start, product_ids, actor_id, seed, connect_params, write
         product_id, quantity, adjustment = _next_posting(rng, number, product_ids)
         t0 = clock()
         # In a transaction-less connection psycopg sends BEGIN first, as under Django.
-        cursor.execute(_APPLY, [quantity, product_id, quantity])
+        posting = Posting(product_id=product_id, kind="restock", quantity=quantity)
+        cursor.execute(apply, _apply_params(ON_SHELF, posting))
         row = cursor.fetchone()
         t1 = clock()
         if row is None:
             connection.rollback()
             return False
-        on_hand, seq, recorded_at, prev_hash, reorder_level = row
-        if on_hand - quantity > reorder_level >= on_hand:
+        location_id, _, on_hand, reserved, incoming, seq, recorded_at, prev_hash, level = row
+        if on_hand - quantity > level >= on_hand:
             raise RuntimeError("a reorder level was crossed: the service would write an alert")
         fields = {
             "product_id": product_id,
+            "location_id": location_id,
             "kind": "adjustment" if adjustment else "restock",
             "quantity": quantity,
             "reason": ADJUSTMENT_REASON if adjustment else "",
             "seq": seq,
             "balance_after": on_hand,
+            "reserved_after": reserved,
+            "incoming_after": incoming,
             "recorded_at": recorded_at,
             "actor_id": actor_id,
             "reference": "",
             "note": "",
             "order_line_id": None,
             "reverses_id": None,
+            "hash_version": CURRENT_VERSION,
         }
         fields["hash"] = movement_hash(prev_hash=prev_hash, **fields)
         params = [fields[column] for column in _MOVEMENT_COLUMNS]
-        params += [product_id, fields["hash"]]
+        params += [product_id, location_id, fields["hash"]]
         t2 = clock()
         cursor.execute(write_sql, params)
         cursor.fetchall()
@@ -718,5 +748,5 @@ def _print_reads(reads, reader, read_count) -> None:
     if large is None:
         notes.append("The 1,000,000-movement ledger was skipped (--skip-million).")
     for movements, plan in reader.plans.items():
-        notes.append(f"Plan of the ORM as-of query with {movements:,} movements: {plan}.")
+        notes.append(f"Plan of the as-of read with {movements:,} movements: {plan}.")
     print_notes(notes)

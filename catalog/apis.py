@@ -17,6 +17,14 @@ from core.rendering import Renderer
 from core.schema import raises
 
 
+class ProductLocationOutput(serializers.Serializer):
+    location = serializers.CharField(help_text="The location's code.")
+    on_hand = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    available = serializers.IntegerField()
+    incoming = serializers.IntegerField()
+
+
 class ProductOutput(serializers.Serializer):
     id = serializers.IntegerField()
     sku = serializers.CharField()
@@ -25,10 +33,18 @@ class ProductOutput(serializers.Serializer):
     price = serializers.DecimalField(max_digits=12, decimal_places=2)
     reorder_level = serializers.IntegerField()
     is_active = serializers.BooleanField()
-    on_hand = serializers.IntegerField()
+    on_hand = serializers.IntegerField(help_text="Units on the shelves, at all locations.")
+    reserved = serializers.IntegerField(help_text="Units on hand held for someone.")
+    available = serializers.IntegerField(help_text="on_hand - reserved: what can be sold.")
+    incoming = serializers.IntegerField(help_text="Units on their way to a location.")
     low_stock = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+    locations = ProductLocationOutput(
+        source="stock_locations",
+        many=True,
+        help_text="The figures at each location the product is kept at.",
+    )
 
 
 @extend_schema_field(

@@ -8,7 +8,9 @@ from core.filtering import BooleanFilter
 class ProductFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", help_text="name or sku contains")
     is_active = BooleanFilter()
-    low_stock = BooleanFilter(help_text="on hand at or below the reorder level")
+    low_stock = BooleanFilter(
+        help_text="on hand (over all locations) at or below the reorder level"
+    )
     ordering = django_filters.OrderingFilter(
         fields=(
             "id",
@@ -17,7 +19,8 @@ class ProductFilter(django_filters.FilterSet):
             "price",
             "reorder_level",
             "created_at",
-            ("balance__on_hand", "on_hand"),
+            "on_hand",
+            "available",
         ),
     )
 

@@ -65,6 +65,20 @@ class Error(serializers.Serializer):
         required=False, help_text="`order_not_found`, `order_not_cancellable`: the id."
     )
     movement = serializers.IntegerField(required=False, help_text="`movement_not_found`: the id.")
+    location = serializers.CharField(
+        required=False,
+        help_text="`unknown_location`, `location_not_found`: the code or id given;"
+        " `location_exists`, `location_not_empty`, `default_location`: the code.",
+    )
+    on_hand = serializers.IntegerField(
+        required=False, help_text="`location_not_empty`: the units on hand there."
+    )
+    reserved = serializers.IntegerField(
+        required=False, help_text="`location_not_empty`: the units reserved there."
+    )
+    incoming = serializers.IntegerField(
+        required=False, help_text="`location_not_empty`: the units on their way there."
+    )
 
 
 @dataclass(frozen=True)
@@ -188,6 +202,11 @@ class AutoSchema(openapi.AutoSchema):
             if parameter["in"] == "query" and not parameter.get("required"):
                 # An empty value means "not given" (django-filter, DRF and our pages agree).
                 parameter["allowEmptyValue"] = True
+            if parameter["in"] == "path" and parameter.get("examples"):
+                # One example value for a path parameter ("examples" and "example" exclude
+                # each other), which "Try it out" and the examples test use.
+                first = next(iter(parameter.pop("examples").values()))
+                parameter["example"] = first["value"]
             if parameter["in"] == "path" and parameter["name"].endswith("_id"):
                 # Ids start at 1: "Try it out" opens on the first product, order or
                 # movement (of the demo data, for one).

@@ -1,5 +1,6 @@
-"""Demo data for `make run`: users, a catalogue, its stock as restock movements and a
-few orders, all through the services. Loading it twice changes nothing."""
+"""Demo data for `make run`: users, a catalogue, its stock as restock movements at the
+main warehouse and at a second location, and a few orders, all through the services.
+Loading it twice changes nothing."""
 
 from decimal import Decimal
 
@@ -7,7 +8,8 @@ from accounts.roles import Role
 from accounts.services import user_create
 from catalog.models import Product
 from catalog.services import product_create
-from ledger.services import stock_restock
+from ledger.models import Location, Movement
+from ledger.services import location_create, stock_restock
 from ordering.models import Order
 from ordering.services import order_place
 
@@ -29,6 +31,9 @@ DEMO_CATALOGUE = [
     ("NOT-A5", "Notebook A5, squared", "1.95", 50, 400),
     ("MRK-BLK", "Whiteboard marker, black (10)", "8.90", 5, 0),
 ]
+
+# A second location, and what it received: code, name, [(sku, units)].
+DEMO_STORE = ("STORE-2", "High Street shop", [("PEN-BLU", 15), ("PAP-A4", 10), ("NOT-A5", 25)])
 
 DEMO_ORDERS = [
     [("PEN-BLU", 10), ("PAP-A4", 20)],
@@ -57,9 +62,27 @@ def demo_load() -> dict[str, tuple[str, str]]:
                 actor_id=users[Role.WAREHOUSE].id,
                 reference="DEMO-DN-1",
             )
+    _load_store(actor_id=users[Role.WAREHOUSE].id)
     customer = users[Role.CUSTOMER]
     if not Order.objects.filter(customer=customer).exists():
         ids = dict(Product.objects.values_list("sku", "id"))
         for lines in DEMO_ORDERS:
             order_place(customer_id=customer.id, lines=[(ids[sku], q) for sku, q in lines])
     return {str(role): creds for role, creds in DEMO_USERS.items()}
+
+
+def _load_store(*, actor_id: int) -> None:
+    """The second location and its first delivery, unless it has received anything."""
+    code, name, received = DEMO_STORE
+    store = Location.objects.filter(code=code).first() or location_create(code=code, name=name)
+    if Movement.objects.filter(location=store).exists():
+        return
+    ids = dict(Product.objects.values_list("sku", "id"))
+    for sku, units in received:
+        stock_restock(
+            product_id=ids[sku],
+            quantity=units,
+            actor_id=actor_id,
+            reference="DEMO-DN-2",
+            location_id=store.id,
+        )

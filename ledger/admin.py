@@ -7,7 +7,7 @@ from django.db import connection
 from django.utils.functional import cached_property
 
 from ledger import product_admin  # noqa: F401  (the product page with its stock)
-from ledger.models import Movement, StockAlert
+from ledger.models import Location, Movement, StockAlert
 
 
 class EstimatedCountPaginator(Paginator):
@@ -54,6 +54,7 @@ class MovementAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "product",
+        "location",
         "kind",
         "quantity",
         "seq",
@@ -62,9 +63,20 @@ class MovementAdmin(ReadOnlyAdmin):
         "actor",
         "reference",
     )
+    # A location list filter would cost one more query per page; search by its code.
     list_filter = ("kind", "reason", "recorded_at")
-    search_fields = ("product__sku", "product__name", "reference")
-    list_select_related = ("product", "actor")
+    search_fields = ("product__sku", "product__name", "reference", "location__code")
+    list_select_related = ("product", "location", "actor")
+
+
+@admin.register(Location)
+class LocationAdmin(ReadOnlyAdmin):
+    """Locations are created, renamed and archived through the API
+    (/api/v1/locations/), which checks that an archived location holds nothing."""
+
+    list_display = ("code", "name", "is_active", "is_default", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("code", "name")
 
 
 @admin.register(StockAlert)

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ledger.models import StockAlert
+from ledger.models import StockAlert, StockBalance
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def _send_next(connection, recipients: list[str]) -> bool | None:
     with transaction.atomic():
         alert = (
             StockAlert.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("product__balance", "movement")
+            .select_related("product", "movement__location")
             .filter(sent_at__isnull=True)
             .order_by("attempts", "id")
             .first()
@@ -119,16 +119,23 @@ def _send_next(connection, recipients: list[str]) -> bool | None:
 
 def _message(alert: StockAlert, recipients: list[str]) -> mail.EmailMessage:
     product, movement = alert.product, alert.movement
+    location = movement.location
+    now = (
+        StockBalance.objects.filter(product=product, location=location)
+        .values_list("on_hand", flat=True)
+        .first()
+    )
     recorded = timezone.localtime(movement.recorded_at).strftime("%Y-%m-%d %H:%M:%S %Z")
     lines = [
-        f"{product.sku} {product.name} fell to or below its reorder level.",
+        f"{product.sku} {product.name} fell to or below its reorder level"
+        f" at {location.code} ({location.name}).",
         "",
         f"On hand after the movement: {alert.on_hand}",
         f"Reorder level:              {alert.reorder_level}",
-        f"On hand now:                {product.balance.on_hand}",
+        f"On hand now:                {now}",
         "",
         f"Movement {movement.id}: {movement.kind} {movement.quantity:+d}"
-        f" (#{movement.seq} of this product) at {recorded}",
+        f" (#{movement.seq} of this product at {location.code}) at {recorded}",
     ]
     if movement.reference:
         lines.append(f"Reference: {movement.reference}")

@@ -2,8 +2,9 @@ from core.exceptions import Conflict, InvalidInput, NotFound
 
 
 class InsufficientStock(Conflict):
-    """A posting would take on-hand below zero. ``lines`` lists, for each short product,
-    the quantity asked for and the quantity available."""
+    """A posting would take available units (on hand minus reserved) below zero.
+    ``lines`` lists, for each short product, the quantity asked for and the quantity
+    available at the location posted to."""
 
     code = "insufficient_stock"
     detail = "Not enough stock."
@@ -23,3 +24,38 @@ class MovementNotFound(NotFound):
     code = "movement_not_found"
     detail = "No such movement."
     schema_example = {"movement": 999}
+
+
+class UnknownLocation(InvalidInput):
+    """A write or a read names a location (by code or id) that does not exist, or, for a
+    write, one that is archived."""
+
+    code = "unknown_location"
+    detail = "No such active location."
+    schema_example = {"location": "STORE-9"}
+
+
+class LocationNotFound(NotFound):
+    code = "location_not_found"
+    detail = "No such location."
+    schema_example = {"location": "STORE-9"}
+
+
+class LocationExists(Conflict):
+    code = "location_exists"
+    detail = "A location with this code exists."
+    schema_example = {"location": "STORE-2"}
+
+
+class LocationNotEmpty(Conflict):
+    """Archiving a location that still holds, reserves or expects units."""
+
+    code = "location_not_empty"
+    detail = "The location still holds stock: move or adjust it out before archiving."
+    schema_example = {"location": "STORE-2", "on_hand": 12, "reserved": 0, "incoming": 0}
+
+
+class DefaultLocationArchived(Conflict):
+    code = "default_location"
+    detail = "The default location cannot be archived."
+    schema_example = {"location": "MAIN"}

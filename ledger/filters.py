@@ -1,12 +1,36 @@
 import django_filters
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 
-from core.filtering import IdFilter, UtcIsoDateTimeFilter
-from ledger.models import Movement, MovementKind, StockAlert
+from core.filtering import MAX_ID, BooleanFilter, IdFilter, UtcIsoDateTimeFilter
+from ledger.models import Location, Movement, MovementKind, StockAlert
+
+CODE_OR_ID = r"^([0-9]{1,19}|[A-Za-z][A-Za-z0-9_.-]{0,31})$"
+
+
+@extend_schema_field({"type": "string", "pattern": CODE_OR_ID, "example": "MAIN"})
+class LocationFilter(django_filters.CharFilter):
+    """A location's code (any case) or id; an unknown one matches nothing, as an
+    unknown sku does."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("validators", [RegexValidator(CODE_OR_ID)])
+        kwargs.setdefault("help_text", "A location's code or id.")
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if value in (None, ""):
+            return qs
+        if value.isdigit():
+            location_id = int(value)
+            return qs.filter(location_id=location_id) if location_id <= MAX_ID else qs.none()
+        return qs.filter(location__code=value.upper())
 
 
 class MovementFilter(django_filters.FilterSet):
     product = IdFilter(field_name="product_id")
     sku = django_filters.CharFilter(field_name="product__sku")
+    location = LocationFilter()
     kind = django_filters.ChoiceFilter(choices=MovementKind.choices)
     actor = IdFilter(field_name="actor_id")
     reference = django_filters.CharFilter()
@@ -16,7 +40,17 @@ class MovementFilter(django_filters.FilterSet):
 
     class Meta:
         model = Movement
-        fields = ("product", "sku", "kind", "actor", "reference", "order", "since", "until")
+        fields = (
+            "product",
+            "sku",
+            "location",
+            "kind",
+            "actor",
+            "reference",
+            "order",
+            "since",
+            "until",
+        )
 
 
 class StockAlertFilter(django_filters.FilterSet):
@@ -31,3 +65,11 @@ class StockAlertFilter(django_filters.FilterSet):
 
     def filter_status(self, queryset, name, value):
         return queryset.filter(sent_at__isnull=value == "pending")
+
+
+class LocationListFilter(django_filters.FilterSet):
+    is_active = BooleanFilter()
+
+    class Meta:
+        model = Location
+        fields = ("is_active",)

@@ -1,51 +1,73 @@
-"""The per-product hash chain: each movement's hash covers the previous movement's hash
-of the same product and this movement's canonical fields, so rewriting any movement
-(even with the append-only trigger disabled) breaks every later hash of that product."""
+"""The hash chain of each (product, location): each movement's hash covers the previous
+movement's hash in the same chain and this movement's canonical fields, so rewriting
+any movement (even with the append-only trigger disabled) breaks every later hash of
+that chain.
+
+The payload is versioned (Movement.hash_version), so that a movement keeps verifying
+under the scheme it was written with:
+- 1: the fields before locations existed. Every such movement was moved to the default
+  location by migration 0005, and the default location's chain continues from them.
+- 2: adds the location and the reserved and incoming figures; the version itself leads
+  the payload, so a version 2 movement cannot pass for a version 1 one.
+"""
 
 import hashlib
 import json
 from datetime import UTC, datetime
 
-GENESIS = ""  # the "previous hash" of a product's first movement
+GENESIS = ""  # the "previous hash" of a chain's first movement
+CURRENT_VERSION = 2
+
+# The fields each version covers, in payload order, after the previous hash.
+FIELDS: dict[int, tuple[str, ...]] = {
+    1: (
+        "product_id",
+        "seq",
+        "kind",
+        "quantity",
+        "balance_after",
+        "recorded_at",
+        "actor_id",
+        "reason",
+        "reference",
+        "note",
+        "order_line_id",
+        "reverses_id",
+    ),
+    2: (
+        "product_id",
+        "location_id",
+        "seq",
+        "kind",
+        "quantity",
+        "balance_after",
+        "reserved_after",
+        "incoming_after",
+        "recorded_at",
+        "actor_id",
+        "reason",
+        "reference",
+        "note",
+        "order_line_id",
+        "reverses_id",
+    ),
+}
+# Every field some version covers: what verify_ledger reads of each movement.
+ALL_FIELDS: tuple[str, ...] = tuple(dict.fromkeys(f for fields in FIELDS.values() for f in fields))
 
 
 def canonical_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def movement_hash(
-    *,
-    prev_hash: str,
-    product_id: int,
-    seq: int,
-    kind: str,
-    quantity: int,
-    balance_after: int,
-    recorded_at: datetime,
-    actor_id: int | None,
-    reason: str,
-    reference: str,
-    note: str,
-    order_line_id: int | None,
-    reverses_id: int | None,
-) -> str:
-    payload = json.dumps(
-        [
-            prev_hash,
-            product_id,
-            seq,
-            kind,
-            quantity,
-            balance_after,
-            canonical_time(recorded_at),
-            actor_id,
-            reason,
-            reference,
-            note,
-            order_line_id,
-            reverses_id,
-        ],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+def movement_hash(*, hash_version: int = CURRENT_VERSION, prev_hash: str, **fields) -> str:
+    """The hash of a movement with ``fields`` (at least those of FIELDS[hash_version];
+    others are ignored) chained to ``prev_hash``. Raises KeyError for an unknown version
+    or a missing field."""
+    values = [
+        canonical_time(fields[name]) if name == "recorded_at" else fields[name]
+        for name in FIELDS[hash_version]
+    ]
+    head = [prev_hash] if hash_version == 1 else [hash_version, prev_hash]
+    payload = json.dumps([*head, *values], separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -1,9 +1,11 @@
 """Checks and repairs of the balances against the movements (docs/design.md, "The ledger":
-invariant 3 and the hash chain). Used by the verify_ledger and rebuild_balances commands.
+invariant 3 and the hash chains), per (product, location). Used by the verify_ledger and
+rebuild_balances commands.
 
 Both read the movements in bulk: ``ledger_verify`` streams them with server-side cursors
 (bounded memory whatever the ledger's size); ``balances_rebuild`` lets one aggregate
-query do the arithmetic in the database.
+query do the arithmetic in the database. Both apply the fold of ledger.fold, as the
+posting path does.
 """
 
 from collections.abc import Callable, Iterable, Iterator
@@ -15,27 +17,25 @@ from django.db import connection, transaction
 
 from catalog.models import Product
 from ledger import hashing
-from ledger.models import Movement
+from ledger.fold import FIGURES, Figures, sql_delta
+from ledger.models import Location, Movement, StockBalance
 
 CHUNK_SIZE = 5_000
 PROGRESS_EVERY = 100_000
-# A product whose history was rewritten wholesale would otherwise list every movement.
+# A chain rewritten wholesale would otherwise list every movement.
 MAX_PROBLEMS_PER_PRODUCT = 20
 
-# The order of movement_hash's fields after prev_hash, as read from the database.
-_HASHED_FIELDS = (
+# What verify reads of each movement: the product and location first (the streams are
+# grouped by them), then every field a hash version covers.
+_READ_FIELDS = ("product_id", "location_id", "hash_version", "hash", *hashing.ALL_FIELDS)
+_BALANCE_FIELDS = (
     "product_id",
-    "seq",
-    "kind",
-    "quantity",
-    "balance_after",
-    "recorded_at",
-    "actor_id",
-    "reason",
-    "reference",
-    "note",
-    "order_line_id",
-    "reverses_id",
+    "location_id",
+    "on_hand",
+    "reserved",
+    "incoming",
+    "version",
+    "last_hash",
 )
 
 
@@ -44,6 +44,7 @@ class Problem:
     product_id: int
     sku: str
     message: str
+    location: str = ""  # the location's code
 
 
 @dataclass(slots=True)
@@ -57,10 +58,12 @@ class VerifyReport:
         return not self.problems
 
     def by_product(self) -> dict[tuple[int, str], list[str]]:
-        """The problems grouped by (product id, sku), in product order."""
+        """The problems grouped by (product id, sku), in product order, each message led
+        by its location's code."""
         grouped: dict[tuple[int, str], list[str]] = {}
         for problem in self.problems:
-            grouped.setdefault((problem.product_id, problem.sku), []).append(problem.message)
+            message = f"{problem.location}: {problem.message}"
+            grouped.setdefault((problem.product_id, problem.sku), []).append(message)
         return grouped
 
 
@@ -70,15 +73,18 @@ def ledger_verify(
     progress: Callable[[int], None] | None = None,
     progress_every: int = PROGRESS_EVERY,
 ) -> VerifyReport:
-    """Replay every movement (or those of ``product_ids``) and check, per product: seq
-    is gapless from 1, each balance_after is the running sum and not negative, each hash
-    chains from the previous one, and the balance row holds the sum, the count and the
-    last hash. ``progress(movements_done)`` is called every ``progress_every`` movements.
+    """Replay every movement (or those of ``product_ids``) and check, per (product,
+    location): seq is gapless from 1; each movement's on_hand, reserved and incoming
+    figures are the running fold and valid (none negative, reserved within on hand);
+    each hash chains from the previous one under the movement's hash version (version 1
+    only at the default location, before any version 2); and the balance row holds the
+    figures, the count and the last hash. Every product must have its default location's
+    row. ``progress(movements_done)`` is called every ``progress_every`` movements.
 
-    Locks nothing and writes nothing. Products and movements are streamed side by side
-    through two server-side cursors; outside a transaction they share one REPEATABLE
-    READ snapshot, so concurrent postings cannot show up as false problems. Inside the
-    caller's transaction they read what that transaction sees.
+    Locks nothing and writes nothing. Products, balance rows and movements are streamed
+    side by side through server-side cursors; outside a transaction they share one
+    REPEATABLE READ snapshot, so concurrent postings cannot show up as false problems.
+    Inside the caller's transaction they read what that transaction sees.
     """
     report = VerifyReport()
     owns_transaction = not connection.in_atomic_block
@@ -86,30 +92,63 @@ def ledger_verify(
         if owns_transaction:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        products = Product.objects.order_by("id").values_list(
-            "id", "sku", "balance__on_hand", "balance__version", "balance__last_hash"
+        codes = dict(Location.objects.values_list("id", "code"))
+        default_id = Location.objects.filter(is_default=True).values_list("id", flat=True).first()
+        products = Product.objects.order_by("id").values_list("id", "sku")
+        balances = StockBalance.objects.order_by("product_id", "location_id").values_list(
+            *_BALANCE_FIELDS
         )
-        movements = Movement.objects.order_by("product_id", "seq").values_list(
-            *_HASHED_FIELDS, "hash"
+        movements = Movement.objects.order_by("product_id", "location_id", "seq").values_list(
+            *_READ_FIELDS
         )
         if product_ids is not None:
             product_ids = list(product_ids)
             products = products.filter(id__in=product_ids)
+            balances = balances.filter(product_id__in=product_ids)
             movements = movements.filter(product_id__in=product_ids)
-        rows = _counted(movements.iterator(chunk_size=CHUNK_SIZE), report, progress, progress_every)
-        histories = groupby(rows, key=itemgetter(0))
-        pending = next(histories, None)
-        for product_id, sku, *balance in products.iterator(chunk_size=CHUNK_SIZE):
-            # Both streams are ordered by product id and every movement's product exists
-            # (foreign key), so the next group of movements is this product's or a later one's.
-            if pending is not None and pending[0] == product_id:
-                messages = _product_problems(pending[1], *balance)
-                pending = next(histories, None)  # only once the group has been consumed
-            else:
-                messages = _product_problems((), *balance)
+        counted = _counted(
+            movements.iterator(chunk_size=CHUNK_SIZE), report, progress, progress_every
+        )
+        # All three streams are ordered by product id and every balance's and movement's
+        # product exists (foreign keys), so each product's groups come next or later.
+        chains = _Groups(counted, key=itemgetter(0))
+        balance_rows = _Groups(balances.iterator(chunk_size=CHUNK_SIZE), key=itemgetter(0))
+        for product_id, sku in products.iterator(chunk_size=CHUNK_SIZE):
+            rows = {row[1]: row for row in balance_rows.take(product_id)}
+            found: dict[int, list[str]] = {}
+            for location_id, history in groupby(chains.take(product_id), key=itemgetter(1)):
+                # Each history is consumed here, before the next group is read.
+                found[location_id] = _location_problems(
+                    history, rows.pop(location_id, None), location_id, default_id
+                )
+            if default_id is not None and default_id not in found:
+                rows.setdefault(default_id, None)  # every product has this row
+            for location_id, row in rows.items():
+                found[location_id] = _location_problems((), row, location_id, default_id)
+            for location_id in sorted(found):
+                report.problems.extend(
+                    Problem(product_id, sku, message, codes.get(location_id, "?"))
+                    for message in found[location_id]
+                )
             report.products_checked += 1
-            report.problems.extend(Problem(product_id, sku, message) for message in messages)
     return report
+
+
+class _Groups:
+    """Consecutive rows with the same key, taken key by key in ascending order."""
+
+    def __init__(self, rows: Iterator[tuple], key: Callable) -> None:
+        self.groups = groupby(rows, key=key)
+        self.pending = next(self.groups, None)
+
+    def take(self, wanted) -> Iterator[tuple]:
+        while self.pending is not None and self.pending[0] < wanted:
+            self.pending = next(self.groups, None)  # a key nobody asks for: skipped
+        if self.pending is None or self.pending[0] != wanted:
+            return
+        group = self.pending[1]
+        yield from group
+        self.pending = next(self.groups, None)  # only once the group has been consumed
 
 
 def _counted(rows: Iterator[tuple], report: VerifyReport, progress, every: int) -> Iterator[tuple]:
@@ -120,38 +159,73 @@ def _counted(rows: Iterator[tuple], report: VerifyReport, progress, every: int) 
         yield row
 
 
-def _product_problems(
-    history: Iterable[tuple], on_hand: int | None, version: int | None, last_hash: str | None
+def _location_problems(
+    history: Iterable[tuple], balance: tuple | None, location_id: int, default_id: int | None
 ) -> list[str]:
-    """What is wrong with one product, given its movements in seq order and its balance
-    row (all None when there is none)."""
+    """What is wrong with one (product, location), given its movements in seq order and
+    its balance row (None when there is none)."""
     problems: list[str] = []
-    expected_seq, running, total, count, prev_hash = 1, 0, 0, 0, hashing.GENESIS
-    for *fields, digest in history:
-        values = dict(zip(_HASHED_FIELDS, fields, strict=True))
-        seq, quantity, balance_after = values["seq"], values["quantity"], values["balance_after"]
+    expected_seq, count, prev_hash = 1, 0, hashing.GENESIS
+    running = total = Figures()
+    seen_version = 1
+    for row in history:
+        values = dict(zip(_READ_FIELDS, row, strict=True))
+        seq, kind, quantity = values["seq"], values["kind"], values["quantity"]
+        version, digest = values["hash_version"], values.pop("hash")
         count += 1
-        total += quantity
-        running += quantity
+        try:
+            total = total.apply(kind, quantity)
+            running = running.apply(kind, quantity)
+        except KeyError:
+            problems.append(f"movement #{seq}: unknown kind {kind!r}")
         if seq != expected_seq:
             problems.append(f"movement #{seq}: seq {expected_seq} was expected (gap)")
-        if balance_after != running:
+        stored = Figures(
+            values["balance_after"], values["reserved_after"], values["incoming_after"]
+        )
+        if stored.on_hand != running.on_hand:
             problems.append(
-                f"movement #{seq}: balance_after {balance_after}, but the running sum is {running}"
+                f"movement #{seq}: balance_after {stored.on_hand}, but the running sum is"
+                f" {running.on_hand}"
             )
-            # Carry on from the stored figure, so that one bad movement is reported once
-            # rather than once per later movement; `total` keeps the true sum.
-            running = balance_after
-        if balance_after < 0:
-            problems.append(f"movement #{seq}: balance_after {balance_after} is negative")
-        if digest != hashing.movement_hash(prev_hash=prev_hash, **values):
+        for figure in ("reserved", "incoming"):
+            if getattr(stored, figure) != getattr(running, figure):
+                problems.append(
+                    f"movement #{seq}: {figure}_after {getattr(stored, figure)}, but the"
+                    f" running sum is {getattr(running, figure)}"
+                )
+        # Carry on from the stored figures, so that one bad movement is reported once
+        # rather than once per later movement; `total` keeps the true sums.
+        running = stored
+        if stored.on_hand < 0:
+            problems.append(f"movement #{seq}: balance_after {stored.on_hand} is negative")
+        if stored.reserved < 0 or stored.incoming < 0 or stored.available < 0:
+            problems.append(
+                f"movement #{seq}: reserved {stored.reserved} and incoming {stored.incoming}"
+                f" with {stored.on_hand} on hand are not valid"
+            )
+        if version not in hashing.FIELDS:
+            problems.append(f"movement #{seq}: unknown hash version {version}")
+        elif version == 1 and (seen_version > 1 or location_id != default_id):
+            problems.append(
+                f"movement #{seq}: hash version 1 is only valid at the default location,"
+                " before any later version"
+            )
+        elif digest != hashing.movement_hash(prev_hash=prev_hash, **values):
             problems.append(f"movement #{seq}: hash does not match its fields and prev hash")
+        seen_version = max(seen_version, version)
         prev_hash, expected_seq = digest, seq + 1
-    if on_hand is None:
-        problems.append(f"no balance row ({count} movements summing to {total})")
+    if balance is None:
+        problems.append(f"no balance row ({count} movements summing to {total.on_hand})")
     else:
-        if on_hand != total:
-            problems.append(f"balance on_hand {on_hand}, but the movements sum to {total}")
+        _, _, on_hand, reserved, incoming, version, last_hash = balance
+        if on_hand != total.on_hand:
+            problems.append(f"balance on_hand {on_hand}, but the movements sum to {total.on_hand}")
+        for figure, value in (("reserved", reserved), ("incoming", incoming)):
+            if value != getattr(total, figure):
+                problems.append(
+                    f"balance {figure} {value}, but the movements sum to {getattr(total, figure)}"
+                )
         if version != count:
             problems.append(f"balance version {version}, but there are {count} movements")
         if last_hash != prev_hash:
@@ -174,53 +248,83 @@ class BalanceState:
     on_hand: int
     version: int
     last_hash: str
+    reserved: int = 0
+    incoming: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class BalanceDifference:
     product_id: int
     sku: str
-    stored: BalanceState | None  # None: the product has no balance row
+    stored: BalanceState | None  # None: there is no balance row
     recomputed: BalanceState
+    location_id: int = 0
+    location: str = ""  # the location's code
+    is_default: bool = True
 
 
-# Locks in product-id order, as every posting does, so that this cannot deadlock with
-# them; the count keeps the ids on the server.
+# Locks in (product id, location id) order, as every posting does, so that this cannot
+# deadlock with them; the count keeps the ids on the server.
 _LOCK_BALANCES = """
 SELECT count(*) FROM (
-    SELECT product_id FROM ledger_stockbalance ORDER BY product_id FOR UPDATE
+    SELECT id FROM ledger_stockbalance ORDER BY product_id, location_id FOR UPDATE
 ) AS locked
 """
 
-# One statement: the totals per product, the hash of each product's max-seq movement
-# (an index seek on (product_id, seq)), and only the products whose row differs.
-_DIFFERENCES = """
+# One statement: the folded figures per (product, location), the hash of each chain's
+# max-seq movement (an index seek on (product, location, seq)), and only the pairs
+# whose row differs. The pairs are those with movements, every product at the default
+# location (its row is opened with it) and every existing row (one without movements
+# must be all zeros).
+_DIFFERENCES = f"""
 WITH totals AS (
-    SELECT product_id, SUM(quantity)::bigint AS on_hand, COUNT(*) AS version,
-           MAX(seq) AS last_seq
+    SELECT product_id, location_id,
+           SUM({sql_delta("on_hand")})::bigint AS on_hand,
+           SUM({sql_delta("reserved")})::bigint AS reserved,
+           SUM({sql_delta("incoming")})::bigint AS incoming,
+           COUNT(*) AS version, MAX(seq) AS last_seq
       FROM ledger_movement
-     GROUP BY product_id
+     GROUP BY product_id, location_id
+), pairs AS (
+    SELECT product_id, location_id FROM totals
+     UNION
+    SELECT p.id, l.id FROM catalog_product AS p CROSS JOIN ledger_location AS l
+     WHERE l.is_default
+     UNION
+    SELECT product_id, location_id FROM ledger_stockbalance
 ), recomputed AS (
-    SELECT p.id AS product_id, p.sku, COALESCE(t.on_hand, 0) AS on_hand,
+    SELECT k.product_id, k.location_id, COALESCE(t.on_hand, 0) AS on_hand,
+           COALESCE(t.reserved, 0) AS reserved, COALESCE(t.incoming, 0) AS incoming,
            COALESCE(t.version, 0) AS version, COALESCE(m.hash, '') AS last_hash
-      FROM catalog_product AS p
-      LEFT JOIN totals AS t ON t.product_id = p.id
-      LEFT JOIN ledger_movement AS m ON m.product_id = t.product_id AND m.seq = t.last_seq
+      FROM pairs AS k
+      LEFT JOIN totals AS t USING (product_id, location_id)
+      LEFT JOIN ledger_movement AS m ON m.product_id = t.product_id
+           AND m.location_id = t.location_id AND m.seq = t.last_seq
 )
-SELECT r.product_id, r.sku, b.product_id IS NOT NULL, b.on_hand, b.version, b.last_hash,
-       r.on_hand, r.version, r.last_hash
+SELECT r.product_id, p.sku, r.location_id, l.code, l.is_default, b.id IS NOT NULL,
+       b.on_hand, b.version, b.last_hash, b.reserved, b.incoming,
+       r.on_hand, r.version, r.last_hash, r.reserved, r.incoming
   FROM recomputed AS r
-  LEFT JOIN ledger_stockbalance AS b ON b.product_id = r.product_id
- WHERE (b.on_hand, b.version, b.last_hash) IS DISTINCT FROM (r.on_hand, r.version, r.last_hash)
- ORDER BY r.product_id
+  JOIN catalog_product AS p ON p.id = r.product_id
+  JOIN ledger_location AS l ON l.id = r.location_id
+  LEFT JOIN ledger_stockbalance AS b
+       ON b.product_id = r.product_id AND b.location_id = r.location_id
+ WHERE (b.on_hand, b.reserved, b.incoming, b.version, b.last_hash)
+       IS DISTINCT FROM (r.on_hand, r.reserved, r.incoming, r.version, r.last_hash)
+ ORDER BY r.product_id, r.location_id
 """
 
-_WRITE_ROW = "(%s::bigint, %s::bigint, %s::bigint, %s, clock_timestamp())"
+_WRITE_ROW = (
+    "(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::bigint, %s,"
+    " clock_timestamp())"
+)
 _WRITE = """
-INSERT INTO ledger_stockbalance AS b (product_id, on_hand, version, last_hash, updated_at)
+INSERT INTO ledger_stockbalance AS b
+    (product_id, location_id, on_hand, reserved, incoming, version, last_hash, updated_at)
 VALUES {rows}
-ON CONFLICT (product_id) DO UPDATE
-   SET on_hand = EXCLUDED.on_hand, version = EXCLUDED.version,
+ON CONFLICT (product_id, location_id) DO UPDATE
+   SET on_hand = EXCLUDED.on_hand, reserved = EXCLUDED.reserved,
+       incoming = EXCLUDED.incoming, version = EXCLUDED.version,
        last_hash = EXCLUDED.last_hash, updated_at = EXCLUDED.updated_at
 """
 _WRITE_BATCH = 1_000
@@ -228,16 +332,18 @@ _WRITE_BATCH = 1_000
 
 @transaction.atomic
 def balances_rebuild(*, dry_run: bool) -> list[BalanceDifference]:
-    """Recompute every product's balance (on_hand = sum of quantities, version = number
-    of movements, last_hash = hash of the max-seq movement) and return the products
-    whose stored row differs, in product-id order.
+    """Recompute every (product, location) balance by folding its movements (on_hand,
+    reserved and incoming, ledger.fold; version = number of movements; last_hash = hash
+    of the max-seq movement) and return the rows that differ, in (product id, location
+    id) order.
 
     Unless ``dry_run``: first locks every balance row (SELECT ... FOR UPDATE in
-    product-id order, held until commit, so no posting runs between the recomputation
-    and the write), then writes the recomputed values over the differing rows and
-    creates missing ones, all in one transaction. A dry run locks and writes nothing.
-    Raises IntegrityError (and writes nothing) if a recomputed on_hand is negative,
-    which means the movements themselves are broken: run verify_ledger.
+    (product, location) order, held until commit, so no posting runs between the
+    recomputation and the write), then writes the recomputed values over the differing
+    rows and creates missing ones, all in one transaction. A dry run locks and writes
+    nothing. Raises IntegrityError (and writes nothing) if recomputed figures break a
+    balance constraint (a negative on_hand, more reserved than on hand), which means the
+    movements themselves are broken: run verify_ledger.
     """
     with connection.cursor() as cursor:
         if not dry_run:
@@ -247,8 +353,11 @@ def balances_rebuild(*, dry_run: bool) -> list[BalanceDifference]:
             BalanceDifference(
                 product_id=row[0],
                 sku=row[1],
-                stored=BalanceState(*row[3:6]) if row[2] else None,
-                recomputed=BalanceState(*row[6:9]),
+                location_id=row[2],
+                location=row[3],
+                is_default=row[4],
+                stored=BalanceState(*row[6:11]) if row[5] else None,
+                recomputed=BalanceState(*row[11:16]),
             )
             for row in cursor.fetchall()
         ]
@@ -259,7 +368,18 @@ def balances_rebuild(*, dry_run: bool) -> list[BalanceDifference]:
                 for difference in batch:
                     state = difference.recomputed
                     params.extend(
-                        (difference.product_id, state.on_hand, state.version, state.last_hash)
+                        (
+                            difference.product_id,
+                            difference.location_id,
+                            state.on_hand,
+                            state.reserved,
+                            state.incoming,
+                            state.version,
+                            state.last_hash,
+                        )
                     )
                 cursor.execute(_WRITE.format(rows=", ".join([_WRITE_ROW] * len(batch))), params)
     return differences
+
+
+assert FIGURES == ("on_hand", "reserved", "incoming")  # the columns written above

@@ -1,6 +1,49 @@
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+
+# A code starts with a letter, so that it is never read as an id where an endpoint takes
+# either; stored upper-case, so that "store-2" and "STORE-2" name one location.
+LOCATION_CODE_PATTERN = r"^[A-Z][A-Z0-9_.-]{0,31}$"
+DEFAULT_LOCATION_CODE = "MAIN"
+DEFAULT_LOCATION_NAME = "Main warehouse"
+
+
+class Location(models.Model):
+    """A place that holds stock: a warehouse, a shop, a shelf. Exactly one is the default
+    (a partial unique constraint; migration 0005 creates it): every endpoint that takes
+    an optional location uses it when none is named, and it cannot be archived. An
+    archived location (is_active off) takes no postings but keeps its history."""
+
+    code = models.CharField(
+        max_length=32,
+        unique=True,
+        validators=[RegexValidator(LOCATION_CODE_PATTERN)],
+        help_text="Upper-case letters, digits, '_', '.', '-'; starts with a letter.",
+    )
+    name = models.CharField(max_length=200)
+    is_active = models.BooleanField(default=True)
+    is_default = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="location_one_default"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_default=False) | Q(is_active=True),
+                name="location_default_is_active",
+            ),
+            models.CheckConstraint(
+                condition=Q(code__regex=LOCATION_CODE_PATTERN), name="location_code_format"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
 
 
 class MovementKind(models.TextChoices):
@@ -20,18 +63,30 @@ class AdjustmentReason(models.TextChoices):
 
 
 class Movement(models.Model):
-    """One stock event. Append-only: a trigger (migration 0002) refuses UPDATE, DELETE
-    and TRUNCATE. Written only by ledger.posting.movements_post."""
+    """One stock event at one location. Append-only: a trigger (migration 0002) refuses
+    UPDATE, DELETE and TRUNCATE. Written only by ledger.posting.movements_post.
 
-    # No index of its own: (product, seq) and (product, recorded_at, seq) lead with it.
+    seq, the *_after figures and the hash chain are per (product, location); hash_version
+    says which fields the hash covers (ledger.hashing)."""
+
+    # No index of its own: (product, location, seq) and the as-of index lead with it.
     product = models.ForeignKey(
         "catalog.Product", on_delete=models.PROTECT, related_name="movements", db_index=False
+    )
+    # No index of its own either: a location holds a large share of all movements, so a
+    # location filter reads the id index newest first; the composite indexes cover the
+    # per-product reads.
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="movements", db_index=False
     )
     kind = models.CharField(max_length=16, choices=MovementKind.choices)
     quantity = models.BigIntegerField()
     reason = models.CharField(max_length=16, choices=AdjustmentReason.choices, blank=True)
     seq = models.PositiveBigIntegerField()
+    # The (product, location) figures right after this event: on hand, reserved, incoming.
     balance_after = models.BigIntegerField()
+    reserved_after = models.BigIntegerField()
+    incoming_after = models.BigIntegerField()
     recorded_at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -48,16 +103,30 @@ class Movement(models.Model):
     reverses = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
     )
+    hash_version = models.PositiveSmallIntegerField()
     hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["product", "seq"], name="movement_seq_unique"),
+            models.UniqueConstraint(
+                fields=["product", "location", "seq"], name="movement_location_seq_unique"
+            ),
             models.CheckConstraint(condition=~Q(quantity=0), name="movement_quantity_not_zero"),
             models.CheckConstraint(condition=Q(seq__gte=1), name="movement_seq_positive"),
             models.CheckConstraint(
                 condition=Q(balance_after__gte=0), name="movement_balance_after_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    reserved_after__gte=0,
+                    incoming_after__gte=0,
+                    balance_after__gte=models.F("reserved_after"),
+                ),
+                name="movement_after_figures_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(hash_version__in=[1, 2]), name="movement_hash_version_known"
             ),
             models.CheckConstraint(
                 condition=(
@@ -78,8 +147,12 @@ class Movement(models.Model):
             ),
         ]
         indexes = [
-            # As-of reads: the product's last movement at or before T is one index seek.
-            models.Index(fields=["product", "recorded_at", "seq"], name="movement_as_of_idx"),
+            # As-of reads: the last movement of a (product, location) at or before T is
+            # one index seek.
+            models.Index(
+                fields=["product", "location", "recorded_at", "seq"],
+                name="movement_location_as_of_idx",
+            ),
             # Most movements have no reference: index only those that do.
             models.Index(
                 fields=["reference"], condition=~Q(reference=""), name="movement_reference_idx"
@@ -87,29 +160,62 @@ class Movement(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.quantity:+d} of product {self.product_id} (#{self.seq})"
+        return (
+            f"{self.kind} {self.quantity:+d} of product {self.product_id}"
+            f" at location {self.location_id} (#{self.seq})"
+        )
 
 
 class StockBalance(models.Model):
-    """The projection: one row per product, updated in the posting's transaction."""
+    """The projection: one row per (product, location), updated in the posting's
+    transaction. The default location's row is opened with the product (a trigger,
+    migrations 0004 and 0005); another location's on the first posting there.
 
-    product = models.OneToOneField(
-        "catalog.Product", on_delete=models.CASCADE, primary_key=True, related_name="balance"
+    available = on_hand - reserved, never below zero (CHECK); reserved units are held
+    for someone and stay on hand; incoming units are on their way to this location."""
+
+    product = models.ForeignKey(
+        "catalog.Product", on_delete=models.CASCADE, related_name="balances", db_index=False
     )
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="balances")
     on_hand = models.BigIntegerField(default=0)
+    reserved = models.BigIntegerField(default=0)
+    incoming = models.BigIntegerField(default=0)
     version = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, blank=True, default="")
     updated_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        ordering = ["product_id", "location_id"]
         constraints = [
+            # Also the index of every balance read and of the product foreign key.
+            models.UniqueConstraint(
+                fields=["product", "location"], name="balance_product_location_unique"
+            ),
             models.CheckConstraint(
                 condition=Q(on_hand__gte=0), name="balance_on_hand_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0), name="balance_reserved_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(incoming__gte=0), name="balance_incoming_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(on_hand__gte=models.F("reserved")),
+                name="balance_available_not_negative",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"product {self.product_id}: {self.on_hand} on hand (v{self.version})"
+        return (
+            f"product {self.product_id} at location {self.location_id}:"
+            f" {self.on_hand} on hand (v{self.version})"
+        )
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
 
 
 class StockAlert(models.Model):

@@ -15,29 +15,35 @@ from ledger.models import MovementKind
 
 WINDOW_DAYS = 30
 
-# One statement. The balance and product rows are filtered to low, active products
-# first; then, for each of those only, two index scans of that product's movements
-# (movement_as_of_idx is on product, recorded_at): the newest restock and the units
-# consumed in the window. Consumption is net of order cancellations (reversals that
-# belong to an order line) so a cancelled order does not inflate the rate; adjustments
-# (damage, loss, stocktakes) are not consumption. MATERIALIZED keeps the planner from
-# inlining the CTE, which would repeat the window aggregate for every derived column.
+# One statement. Products are filtered to low, active ones first (on hand summed over
+# their locations' balance rows); then, for each of those only and per location it is
+# kept at, index scans of its movements (movement_location_as_of_idx is on product,
+# location, recorded_at): the newest restock and the units consumed in the window.
+# Consumption is net of order cancellations (reversals that belong to an order line) so
+# a cancelled order does not inflate the rate; adjustments (damage, loss, stocktakes) are
+# not consumption. MATERIALIZED keeps the planner from inlining the CTE, which would
+# repeat the window aggregate for every derived column.
 _LOW_STOCK = """
 WITH low AS MATERIALIZED (
-    SELECT p.id, p.sku, p.name, b.on_hand, p.reorder_level,
-           (SELECT max(m.recorded_at) FROM ledger_movement AS m
-             WHERE m.product_id = p.id AND m.kind = %(restock)s AND m.recorded_at <= %(now)s)
-             AS last_restock_at,
+    SELECT p.id, p.sku, p.name, t.on_hand, p.reorder_level,
+           (SELECT max(r.last_at) FROM ledger_stockbalance AS b,
+                   LATERAL (SELECT max(m.recorded_at) AS last_at FROM ledger_movement AS m
+                             WHERE m.product_id = b.product_id AND m.location_id = b.location_id
+                               AND m.kind = %(restock)s AND m.recorded_at <= %(now)s) AS r
+             WHERE b.product_id = p.id) AS last_restock_at,
            GREATEST(0, COALESCE(
-             (SELECT -sum(m.quantity) FROM ledger_movement AS m
-               WHERE m.product_id = p.id
+             (SELECT -sum(m.quantity) FROM ledger_stockbalance AS b
+                JOIN ledger_movement AS m
+                  ON m.product_id = b.product_id AND m.location_id = b.location_id
+               WHERE b.product_id = p.id
                  AND m.recorded_at > %(since)s AND m.recorded_at <= %(now)s
                  AND (m.kind = %(consumption)s
                       OR (m.kind = %(reversal)s AND m.order_line_id IS NOT NULL))),
              0)) AS consumed
-      FROM ledger_stockbalance AS b
-      JOIN catalog_product AS p ON p.id = b.product_id
-     WHERE p.is_active AND b.on_hand <= p.reorder_level
+      FROM catalog_product AS p
+      JOIN (SELECT product_id, sum(on_hand)::bigint AS on_hand
+              FROM ledger_stockbalance GROUP BY product_id) AS t ON t.product_id = p.id
+     WHERE p.is_active AND t.on_hand <= p.reorder_level
 )
 SELECT id, sku, name, on_hand, reorder_level, reorder_level - on_hand AS shortfall,
        last_restock_at,
@@ -65,7 +71,8 @@ class LowStockRow:
 def low_stock_report(
     *, now: datetime | None = None, window_days: int = WINDOW_DAYS
 ) -> list[LowStockRow]:
-    """Active products whose on-hand is at or below their reorder level, the ones that
+    """Active products whose on-hand (summed over their locations) is at or below their
+    reorder level, the ones that
     run out soonest first (then the largest shortfall, then sku). One query, no locks.
 
     The consumption window is (now - window_days, now]; ``now`` defaults to the current

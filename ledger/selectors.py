@@ -1,23 +1,28 @@
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from catalog.exceptions import ProductNotFound
-from core.filtering import apply_filters
-from ledger.exceptions import MovementNotFound
-from ledger.filters import MovementFilter, StockAlertFilter
-from ledger.models import Movement, StockAlert, StockBalance
+from core.filtering import MAX_ID, apply_filters
+from ledger.exceptions import LocationNotFound, MovementNotFound, UnknownLocation
+from ledger.filters import LocationListFilter, MovementFilter, StockAlertFilter
+from ledger.models import Location, Movement, StockAlert, StockBalance
 
 
 def movement_list(*, filters: dict | None = None) -> QuerySet[Movement]:
-    """Movements newest first, with the product's sku and the order id joined in (no
-    query per row). Raises ValidationError for malformed filters."""
+    """Movements newest first, with the product's sku, the location's code and the order
+    id joined in (no query per row). Raises ValidationError for malformed filters."""
     queryset = (
-        Movement.objects.select_related("product")
+        Movement.objects.select_related("product", "location")
         .annotate(order_id=F("order_line__order_id"))
-        .only(*(f.attname for f in Movement._meta.concrete_fields), "product__sku")
+        .only(
+            *(f.attname for f in Movement._meta.concrete_fields),
+            "product__sku",
+            "location__code",
+        )
         .order_by("-id")
     )
     return apply_filters(MovementFilter, filters, queryset)
@@ -45,46 +50,188 @@ def movement_get(*, movement_id: int) -> Movement:
         raise MovementNotFound(movement=movement_id) from exc
 
 
+# --- Locations ------------------------------------------------------------------------
+
+
+def location_list(*, filters: dict | None = None, active_only: bool = False) -> QuerySet[Location]:
+    """Locations in id order (the default one first). Raises ValidationError for
+    malformed filters."""
+    queryset = Location.objects.order_by("id")
+    if active_only:
+        queryset = queryset.filter(is_active=True)
+    return apply_filters(LocationListFilter, filters, queryset)
+
+
+def _by_code_or_id(location: str | int) -> dict | None:
+    """The lookup for a location named by code (case-insensitive) or id; None when the
+    value can be neither."""
+    if isinstance(location, int) or str(location).isdigit():
+        location_id = int(location)
+        return {"pk": location_id} if 1 <= location_id <= MAX_ID else None
+    return {"code": str(location).upper()}
+
+
+def location_get(*, location: str | int, active_only: bool = False) -> Location:
+    """A location by code or id. Raises LocationNotFound."""
+    lookup = _by_code_or_id(location)
+    found = location_list(active_only=active_only).filter(**lookup).first() if lookup else None
+    if found is None:
+        raise LocationNotFound(location=str(location))
+    return found
+
+
+def location_for_writes(*, location: str | int | None) -> int | None:
+    """The id to post at for a location named by code or id: None (the default
+    location, which postings find without a lookup) when it is not given or is the
+    default. Raises UnknownLocation if it does not exist or is archived."""
+    if location is None:
+        return None
+    try:
+        found = location_get(location=location, active_only=True)
+    except LocationNotFound as exc:
+        raise UnknownLocation(location=str(location)) from exc
+    return None if found.is_default else found.id
+
+
+def location_for_reads(*, location: str | int | None) -> Location | None:
+    """A location named by code or id, archived ones included; None when not given.
+    Raises UnknownLocation."""
+    if location is None:
+        return None
+    try:
+        return location_get(location=location)
+    except LocationNotFound as exc:
+        raise UnknownLocation(location=str(location)) from exc
+
+
+# --- Balances -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LocationFigures:
+    location: str  # the code
+    on_hand: int
+    reserved: int
+    incoming: int
+    seq: int
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
 @dataclass(frozen=True, slots=True)
 class BalanceAt:
+    """A product's figures at one location or summed over its locations (``location``
+    None), now or as of an instant. ``seq`` is the number of the product's movements at
+    those locations up to then; ``locations`` has each location's own figures."""
+
     product: int
+    location: str | None
     on_hand: int
+    reserved: int
+    incoming: int
     seq: int
     as_of: datetime
+    locations: list[LocationFigures] = field(default_factory=list)
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
 
 
-def balance_current(*, product_id: int) -> BalanceAt:
-    """One row read from the projection. Raises ProductNotFound."""
-    row = StockBalance.objects.filter(product_id=product_id).values_list("on_hand", "version")
-    row = row.first()
-    if row is None:
-        raise ProductNotFound(product=product_id)
-    return BalanceAt(product=product_id, on_hand=row[0], seq=row[1], as_of=timezone.now())
-
-
-def balance_as_of(*, product_id: int, as_of: datetime) -> BalanceAt:
-    """The balance_after of the product's last movement at or before ``as_of`` (one index
-    seek on (product, recorded_at, seq)); 0 before its first movement.
-    Raises ProductNotFound."""
-    last = (
-        Movement.objects.filter(product_id=product_id, recorded_at__lte=as_of)
-        .order_by("-recorded_at", "-seq")
-        .values_list("balance_after", "seq")
-        .first()
+def _balance(product_id: int, location: Location | None, as_of, rows) -> BalanceAt:
+    figures = [LocationFigures(*row) for row in rows]
+    return BalanceAt(
+        product=product_id,
+        location=location.code if location else None,
+        on_hand=sum(f.on_hand for f in figures),
+        reserved=sum(f.reserved for f in figures),
+        incoming=sum(f.incoming for f in figures),
+        seq=sum(f.seq for f in figures),
+        as_of=as_of,
+        locations=figures,
     )
-    if last is None:
-        if not StockBalance.objects.filter(product_id=product_id).exists():
-            raise ProductNotFound(product=product_id)
-        last = (0, 0)
-    return BalanceAt(product=product_id, on_hand=last[0], seq=last[1], as_of=as_of)
+
+
+def _check_product(product_id: int) -> None:
+    # Every product has a balance row at the default location (opened with it).
+    if not StockBalance.objects.filter(product_id=product_id).exists():
+        raise ProductNotFound(product=product_id)
+
+
+def balance_current(*, product_id: int, location: Location | None = None) -> BalanceAt:
+    """The product's figures now, from the projection: at ``location``, or at each of its
+    locations and summed (one read of its balance rows). A location the product was
+    never posted at has zeros. Raises ProductNotFound."""
+    balances = StockBalance.objects.filter(product_id=product_id)
+    if location is not None:
+        balances = balances.filter(location=location)
+    rows = list(
+        balances.order_by("location_id").values_list(
+            "location__code", "on_hand", "reserved", "incoming", "version"
+        )
+    )
+    if not rows:
+        _check_product(product_id)
+        if location is not None:
+            rows = [(location.code, 0, 0, 0, 0)]
+    return _balance(product_id, location, timezone.now(), rows)
+
+
+# For each (product, location) balance row of the product, the figures right after its
+# last movement at or before T: one seek per location in movement_location_as_of_idx,
+# never a scan of the product's history. A product has a balance row at every location
+# it was ever posted at (rows are opened before the first movement and never deleted),
+# so the rows list the locations to look at.
+_AS_OF = """
+SELECT l.code, COALESCE(m.balance_after, 0), COALESCE(m.reserved_after, 0),
+       COALESCE(m.incoming_after, 0), COALESCE(m.seq, 0)
+  FROM ledger_stockbalance AS b
+  JOIN ledger_location AS l ON l.id = b.location_id
+  LEFT JOIN LATERAL (
+        SELECT balance_after, reserved_after, incoming_after, seq
+          FROM ledger_movement
+         WHERE product_id = b.product_id AND location_id = b.location_id
+           AND recorded_at <= %s
+         ORDER BY recorded_at DESC, seq DESC
+         LIMIT 1
+  ) AS m ON true
+ WHERE b.product_id = %s {location}
+ ORDER BY b.location_id
+"""
+
+
+def balance_as_of(
+    *, product_id: int, as_of: datetime, location: Location | None = None
+) -> BalanceAt:
+    """The product's figures right after its last movement at or before ``as_of``: at
+    ``location``, or at each of its locations and summed (one statement, one index seek
+    per location); zeros before the first movement. Raises ProductNotFound."""
+    params: list = [as_of, product_id]
+    sql = _AS_OF.format(location="AND b.location_id = %s" if location is not None else "")
+    if location is not None:
+        params.append(location.id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        _check_product(product_id)
+        if location is not None:
+            rows = [(location.code, 0, 0, 0, 0)]
+    return _balance(product_id, location, as_of, rows)
 
 
 def stock_alert_list(*, filters: dict | None = None) -> QuerySet[StockAlert]:
-    """Alerts newest first with the product's sku joined in (no query per row).
-    Raises ValidationError for malformed filters."""
+    """Alerts newest first with the product's sku and the location's code joined in (no
+    query per row). Raises ValidationError for malformed filters."""
     queryset = (
-        StockAlert.objects.select_related("product")
-        .only(*(f.attname for f in StockAlert._meta.concrete_fields), "product__sku")
+        StockAlert.objects.select_related("product", "movement__location")
+        .only(
+            *(f.attname for f in StockAlert._meta.concrete_fields),
+            "product__sku",
+            "movement__location__code",
+        )
         .order_by("-id")
     )
     return apply_filters(StockAlertFilter, filters, queryset)

@@ -1,20 +1,33 @@
-"""Stock writes by warehouse staff. Each is one transaction around movements_post."""
+"""Stock writes by warehouse staff, and the locations they post at. Each is one
+transaction; stock writes go through movements_post."""
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
-from catalog.exceptions import ProductNotFound
-from ledger.exceptions import InvalidQuantity
-from ledger.models import AdjustmentReason, Movement, MovementKind
-from ledger.posting import Posting, movements_post
+from ledger.exceptions import (
+    DefaultLocationArchived,
+    InvalidQuantity,
+    LocationExists,
+    LocationNotEmpty,
+    LocationNotFound,
+)
+from ledger.models import AdjustmentReason, Location, Movement, MovementKind
+from ledger.posting import Posting, balance_lock, movements_post
 
 
 @transaction.atomic
 def stock_restock(
-    *, product_id: int, quantity: int, actor_id: int | None, reference: str = "", note: str = ""
+    *,
+    product_id: int,
+    quantity: int,
+    actor_id: int | None,
+    reference: str = "",
+    note: str = "",
+    location_id: int | None = None,
 ) -> Movement:
-    """Post goods received. Locks the product's balance row.
+    """Post goods received at a location (None: the default one). Locks the
+    (product, location) balance row.
 
-    Raises InvalidQuantity unless quantity > 0, ProductNotFound.
+    Raises InvalidQuantity unless quantity > 0, ProductNotFound, UnknownLocation.
     """
     if quantity <= 0:
         raise InvalidQuantity("A restock adds at least one unit.")
@@ -24,6 +37,7 @@ def stock_restock(
         quantity=quantity,
         reference=reference,
         note=note,
+        location_id=location_id,
     )
     return movements_post(postings=[posting], actor_id=actor_id)[0]
 
@@ -37,11 +51,13 @@ def stock_adjust(
     actor_id: int | None,
     reference: str = "",
     note: str = "",
+    location_id: int | None = None,
 ) -> Movement:
-    """Post a signed correction (damage, loss, found units...). Locks the balance row.
+    """Post a signed correction (damage, loss, found units...) at a location (None: the
+    default one). Locks the (product, location) balance row.
 
-    Raises InvalidQuantity for 0 or an unknown reason, InsufficientStock if on-hand
-    would go below zero, ProductNotFound.
+    Raises InvalidQuantity for 0 or an unknown reason, InsufficientStock if available
+    units would go below zero, ProductNotFound, UnknownLocation.
     """
     if quantity == 0:
         raise InvalidQuantity("An adjustment changes stock by at least one unit.")
@@ -54,32 +70,32 @@ def stock_adjust(
         reason=reason,
         reference=reference,
         note=note,
+        location_id=location_id,
     )
     return movements_post(postings=[posting], actor_id=actor_id)[0]
 
 
 @transaction.atomic
 def stock_take(
-    *, product_id: int, counted: int, actor_id: int | None, note: str = ""
+    *,
+    product_id: int,
+    counted: int,
+    actor_id: int | None,
+    note: str = "",
+    location_id: int | None = None,
 ) -> Movement | None:
-    """Record a physical count: post one adjustment of counted minus on-hand, or nothing
-    when they agree.
+    """Record a physical count at a location (None: the default one): post one
+    adjustment of counted minus on-hand, or nothing when they agree.
 
-    Locks the balance row (SELECT ... FOR UPDATE) before reading on-hand, so the
-    difference cannot be overtaken by a concurrent posting. Raises InvalidQuantity for
-    a negative count, ProductNotFound.
+    Locks the (product, location) balance row (ledger.posting.balance_lock) before
+    reading on-hand, so the difference cannot be overtaken by a concurrent posting.
+    Raises InvalidQuantity for a negative count, InsufficientStock if the count is below
+    the units reserved there, ProductNotFound, UnknownLocation.
     """
     if counted < 0:
         raise InvalidQuantity("A count cannot be negative.")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT on_hand FROM ledger_stockbalance WHERE product_id = %s FOR UPDATE",
-            [product_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        raise ProductNotFound(product=product_id)
-    difference = counted - row[0]
+    figures = balance_lock(product_id=product_id, location_id=location_id)
+    difference = counted - figures.on_hand
     if difference == 0:
         return None
     posting = Posting(
@@ -88,5 +104,72 @@ def stock_take(
         quantity=difference,
         reason=AdjustmentReason.STOCKTAKE,
         note=note,
+        location_id=location_id,
     )
     return movements_post(postings=[posting], actor_id=actor_id)[0]
+
+
+def location_create(*, code: str, name: str) -> Location:
+    """Create an active location; the code is stored upper-case.
+
+    Raises LocationExists if the code is taken (also when another request took it
+    meanwhile).
+    """
+    code = code.upper()
+    try:
+        with transaction.atomic():
+            return Location.objects.create(code=code, name=name)
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
+        if "code" not in constraint:
+            raise
+        raise LocationExists(location=code) from exc
+
+
+# Whatever a location still holds, expects or reserves, summed over its products.
+_LOCATION_STOCK = """
+SELECT COALESCE(SUM(on_hand), 0)::bigint, COALESCE(SUM(reserved), 0)::bigint,
+       COALESCE(SUM(incoming), 0)::bigint
+  FROM ledger_stockbalance WHERE location_id = %s
+"""
+
+
+@transaction.atomic
+def location_update(
+    *, location_id: int, name: str | None = None, is_active: bool | None = None
+) -> Location:
+    """Rename, archive (is_active False) or reactivate a location.
+
+    Locks the location row (FOR UPDATE) first: postings at a named location hold it FOR
+    KEY SHARE until they commit, so archiving waits for those in flight and the ones
+    after it find the location archived. Only then are its balances read: archiving
+    needs every figure at zero, as Shopify's deactivation does.
+    Raises LocationNotFound, DefaultLocationArchived, LocationNotEmpty.
+    """
+    location = Location.objects.select_for_update().filter(pk=location_id).first()
+    if location is None:
+        raise LocationNotFound(location=str(location_id))
+    changed = []
+    if name is not None and name != location.name:
+        location.name = name
+        changed.append("name")
+    if is_active is not None and is_active != location.is_active:
+        if not is_active:
+            _check_archivable(location)
+        location.is_active = is_active
+        changed.append("is_active")
+    if changed:
+        location.save(update_fields=changed)
+    return location
+
+
+def _check_archivable(location: Location) -> None:
+    if location.is_default:
+        raise DefaultLocationArchived(location=location.code)
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCATION_STOCK, [location.id])
+        on_hand, reserved, incoming = cursor.fetchone()
+    if on_hand or reserved or incoming:
+        raise LocationNotEmpty(
+            location=location.code, on_hand=on_hand, reserved=reserved, incoming=incoming
+        )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledger.apis import alerts, export, history, stock_writes
+from ledger.apis import alerts, export, history, locations, stock_writes
 
 urlpatterns = [
     path("products/<int:product_id>/restocks/", stock_writes.RestockApi.as_view(), name="restock"),
@@ -19,6 +19,10 @@ urlpatterns = [
     path("movements/export.csv", export.MovementExportApi.as_view(), name="movement-export"),
     path(
         "movements/<int:movement_id>/", history.MovementDetailApi.as_view(), name="movement-detail"
+    ),
+    path("locations/", locations.LocationListCreateApi.as_view(), name="location-list"),
+    path(
+        "locations/<str:location>/", locations.LocationDetailApi.as_view(), name="location-detail"
     ),
     path("stock-alerts/", alerts.StockAlertListApi.as_view(), name="stock-alert-list"),
 ]

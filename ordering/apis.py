@@ -9,7 +9,9 @@ from core.apis import ListApi
 from core.idempotency import IDEMPOTENCY_HEADER, idempotent
 from core.rendering import Renderer
 from core.schema import raises
-from ledger.exceptions import InsufficientStock
+from ledger.apis.locations import LocationField
+from ledger.exceptions import InsufficientStock, UnknownLocation
+from ledger.selectors import location_for_writes
 from ordering.exceptions import (
     OrderNotCancellable,
     OrderNotFound,
@@ -69,6 +71,9 @@ class OrderInput(serializers.Serializer):
             f"together hold at most {MAX_UNITS} units."
         ),
     )
+    location = LocationField(
+        help_text="Where the units are taken from (code or id); the default location if left out."
+    )
 
 
 def visible_customer(request) -> int | None:
@@ -92,7 +97,7 @@ class OrderListCreateApi(ListApi):
         request=OrderInput,
         responses={
             201: OrderOutput,
-            **raises(UnknownProducts, OrderTooLarge, InsufficientStock),
+            **raises(UnknownProducts, OrderTooLarge, InsufficientStock, UnknownLocation),
         },
         parameters=[IDEMPOTENCY_HEADER],
         examples=[
@@ -110,6 +115,7 @@ class OrderListCreateApi(ListApi):
         order = order_place(
             customer_id=request.user.id,
             lines=[(line["product"], line["quantity"]) for line in data.validated_data["lines"]],
+            location_id=location_for_writes(location=data.validated_data.get("location")),
         )
         return Response(render_order(order), status=status.HTTP_201_CREATED)
 

@@ -29,7 +29,8 @@ class StoreProductOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     price = serializers.DecimalField(max_digits=12, decimal_places=2)
-    quantity_in_stock = serializers.IntegerField(source="on_hand")
+    # What can be sold now: available units (on hand minus reserved) at all locations.
+    quantity_in_stock = serializers.IntegerField(source="available")
 
 
 class StoreOrderOutput(serializers.Serializer):

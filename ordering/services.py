@@ -35,14 +35,18 @@ def merge_lines(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
 
 
 @transaction.atomic
-def order_place(*, customer_id: int, lines: Iterable[tuple[int, int]]) -> Order:
-    """Place an order: one consumption movement per product, all or nothing.
+def order_place(
+    *, customer_id: int, lines: Iterable[tuple[int, int]], location_id: int | None = None
+) -> Order:
+    """Place an order: one consumption movement per product, all or nothing, taking
+    available units at one location (None: the default one).
 
     Reads the products (one query, for prices and to refuse unknown or archived ones),
     writes the order and its lines, then posts through movements_post, which locks the
-    balance rows in product-id order. Costs n + 3 statements for n products.
-    Raises OrderTooLarge, UnknownProducts, InsufficientStock (every short line); nothing
-    is written then.
+    balance rows in (product, location) order. Costs n + 3 statements for n products
+    (two more at a named location).
+    Raises OrderTooLarge, UnknownProducts, InsufficientStock (every short line),
+    UnknownLocation; nothing is written then.
     """
     quantities = merge_lines(lines)
     if not 1 <= len(quantities) <= MAX_LINES:
@@ -71,6 +75,7 @@ def order_place(*, customer_id: int, lines: Iterable[tuple[int, int]]) -> Order:
                 quantity=-line.quantity,
                 order_line_id=line.id,
                 reference=f"order {order.id}",
+                location_id=location_id,
             )
             for line in order_lines
         ],
@@ -130,7 +135,8 @@ def order_cancel(*, order_id: int, actor_id: int, customer_id: int | None) -> Or
 
     ``customer_id`` limits the cancel to that customer's orders (None: any order, for
     warehouse staff). Locks the order row with a conditional UPDATE, so of concurrent
-    cancels exactly one wins; then the balance rows in product-id order.
+    cancels exactly one wins; then the balance rows in (product, location) order. The
+    units go back to the location they were taken from.
     Raises OrderNotFound (no such order, or another customer's), OrderNotCancellable.
     """
     placed = Order.objects.filter(pk=order_id, status=OrderStatus.PLACED)
@@ -149,7 +155,7 @@ def order_cancel(*, order_id: int, actor_id: int, customer_id: int | None) -> Or
 
     consumptions = Movement.objects.filter(
         order_line__order_id=order_id, kind=MovementKind.CONSUMPTION
-    ).values_list("id", "product_id", "quantity", "order_line_id")
+    ).values_list("id", "product_id", "quantity", "order_line_id", "location_id")
     movements_post(
         postings=[
             Posting(
@@ -159,8 +165,9 @@ def order_cancel(*, order_id: int, actor_id: int, customer_id: int | None) -> Or
                 order_line_id=line_id,
                 reverses_id=movement_id,
                 reference=f"order {order_id} cancelled",
+                location_id=location_id,
             )
-            for movement_id, product_id, quantity, line_id in consumptions
+            for movement_id, product_id, quantity, line_id, location_id in consumptions
         ],
         actor_id=actor_id,
     )

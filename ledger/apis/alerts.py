@@ -16,6 +16,9 @@ class StockAlertOutput(serializers.Serializer):
     product = serializers.IntegerField(source="product_id")
     sku = serializers.CharField(source="product.sku")
     movement = serializers.IntegerField(source="movement_id")
+    location = serializers.CharField(
+        source="movement.location.code", help_text="Where the product ran low."
+    )
     on_hand = serializers.IntegerField()
     reorder_level = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -29,7 +32,8 @@ render_alert = Renderer(StockAlertOutput)
 
 
 class StockAlertListApi(ListApi):
-    """Low-stock alerts, newest first: ``status=pending|sent``, ``product=<id>``.
+    """Low-stock alerts, newest first: ``status=pending|sent``, ``product=<id>``; each
+    names the location where the product ran low.
     Warehouse staff and auditors; customers get 403."""
 
     permission_classes = (CanAudit,)

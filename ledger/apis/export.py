@@ -37,6 +37,8 @@ EXPORT_COLUMNS = (
     "order_line",
     "reverses",
     "note",
+    # Columns added later go last, so that readers of the earlier layout keep working.
+    "location",
 )
 
 
@@ -95,6 +97,7 @@ class MovementExportApi(APIView):
                         m.order_line_id or "",
                         m.reverses_id or "",
                         m.note,
+                        m.location.code,
                     )
                 )
 

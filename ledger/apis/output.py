@@ -19,6 +19,7 @@ class MovementOutput(serializers.Serializer):
     note = serializers.CharField()
     order_line = serializers.IntegerField(source="order_line_id", allow_null=True)
     reverses = serializers.IntegerField(source="reverses_id", allow_null=True)
+    location = serializers.CharField(source="location.code", help_text="The location's code.")
 
 
 class MovementListOutput(MovementOutput):

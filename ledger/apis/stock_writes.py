@@ -10,9 +10,11 @@ from catalog.exceptions import ProductNotFound
 from core.fields import NonZeroIntegerField
 from core.idempotency import IDEMPOTENCY_HEADER, idempotent
 from core.schema import raises
+from ledger.apis.locations import LocationField
 from ledger.apis.output import MovementOutput, render_movement
-from ledger.exceptions import InsufficientStock
+from ledger.exceptions import InsufficientStock, UnknownLocation
 from ledger.models import AdjustmentReason
+from ledger.selectors import location_for_writes
 from ledger.services import stock_adjust, stock_restock, stock_take
 
 
@@ -22,6 +24,14 @@ class _StockWriteApi(APIView):
     def created(self, movement) -> Response:
         return Response(render_movement(movement), status=status.HTTP_201_CREATED)
 
+    @staticmethod
+    def arguments(data: serializers.Serializer) -> dict:
+        """The service's arguments: the validated input, with the location named by code
+        or id turned into the id to post at (UnknownLocation if missing or archived)."""
+        arguments = dict(data.validated_data)
+        arguments["location_id"] = location_for_writes(location=arguments.pop("location", None))
+        return arguments
+
 
 class RestockApi(_StockWriteApi):
     class RestockInput(serializers.Serializer):
@@ -30,10 +40,11 @@ class RestockApi(_StockWriteApi):
             max_length=200, required=False, allow_blank=True, default=""
         )
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+        location = LocationField()
 
     @extend_schema(
         request=RestockInput,
-        responses={201: MovementOutput, **raises(ProductNotFound)},
+        responses={201: MovementOutput, **raises(ProductNotFound, UnknownLocation)},
         parameters=[IDEMPOTENCY_HEADER],
         examples=[
             OpenApiExample(
@@ -48,7 +59,7 @@ class RestockApi(_StockWriteApi):
         data = self.RestockInput(data=request.data)
         data.is_valid(raise_exception=True)
         return self.created(
-            stock_restock(product_id=product_id, actor_id=request.user.id, **data.validated_data)
+            stock_restock(product_id=product_id, actor_id=request.user.id, **self.arguments(data))
         )
 
 
@@ -67,10 +78,14 @@ class AdjustmentApi(_StockWriteApi):
             max_length=200, required=False, allow_blank=True, default=""
         )
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+        location = LocationField()
 
     @extend_schema(
         request=AdjustmentInput,
-        responses={201: MovementOutput, **raises(ProductNotFound, InsufficientStock)},
+        responses={
+            201: MovementOutput,
+            **raises(ProductNotFound, InsufficientStock, UnknownLocation),
+        },
         parameters=[IDEMPOTENCY_HEADER],
         examples=[
             OpenApiExample(
@@ -85,7 +100,7 @@ class AdjustmentApi(_StockWriteApi):
         data = self.AdjustmentInput(data=request.data)
         data.is_valid(raise_exception=True)
         return self.created(
-            stock_adjust(product_id=product_id, actor_id=request.user.id, **data.validated_data)
+            stock_adjust(product_id=product_id, actor_id=request.user.id, **self.arguments(data))
         )
 
 
@@ -93,6 +108,7 @@ class StocktakeApi(_StockWriteApi):
     class StocktakeInput(serializers.Serializer):
         counted = serializers.IntegerField(min_value=0, max_value=10**12)
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+        location = LocationField()
 
     class StocktakeUnchanged(serializers.Serializer):
         movement = serializers.JSONField(allow_null=True)
@@ -100,7 +116,11 @@ class StocktakeApi(_StockWriteApi):
 
     @extend_schema(
         request=StocktakeInput,
-        responses={201: MovementOutput, 200: StocktakeUnchanged, **raises(ProductNotFound)},
+        responses={
+            201: MovementOutput,
+            200: StocktakeUnchanged,
+            **raises(ProductNotFound, InsufficientStock, UnknownLocation),
+        },
         parameters=[IDEMPOTENCY_HEADER],
         examples=[
             OpenApiExample(
@@ -115,7 +135,7 @@ class StocktakeApi(_StockWriteApi):
         data = self.StocktakeInput(data=request.data)
         data.is_valid(raise_exception=True)
         movement = stock_take(
-            product_id=product_id, actor_id=request.user.id, **data.validated_data
+            product_id=product_id, actor_id=request.user.id, **self.arguments(data)
         )
         if movement is None:
             return Response(

@@ -15,6 +15,8 @@ def test_load_demo_is_safe_to_run_twice(capsys):
     assert counts[0] == 8 and counts[1] > 8 and counts[2] == 3
     call_command("load_demo")
     assert (Product.objects.count(), Movement.objects.count(), Order.objects.count()) == counts
-    assert Movement.objects.filter(kind="restock").count() == 7
+    assert Movement.objects.filter(kind="restock", location__is_default=True).count() == 7
+    store = Movement.objects.filter(location__code="STORE-2").values_list("kind", "quantity")
+    assert sorted(store) == [("restock", 10), ("restock", 15), ("restock", 25)]
     assert "warehouse / warehouse-demo-pass" in capsys.readouterr().out
     assert_ledger_consistent()

@@ -38,7 +38,8 @@ def test_a_restock_is_one_conditional_update_then_one_insert():
     update, insert = [
         s for s in recorder.statements if not s[0].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    assert "b.on_hand + %s >= 0" in update[0] and "RETURNING" in update[0]
+    # The condition: available units (on hand minus reserved) stay at or above zero.
+    assert "b.on_hand + %s >= b.reserved" in update[0] and "RETURNING" in update[0]
     assert insert[0].startswith("WITH m AS (INSERT INTO ledger_movement")
 
 

@@ -252,6 +252,7 @@ def test_alert_list_newest_first_with_status_and_product_filters(warehouse):
         "product": first.id,
         "sku": "FIRST",
         "movement": sent.movement_id,
+        "location": "MAIN",
         "on_hand": 5,
         "reorder_level": 5,
         "created_at": sent.created_at.isoformat().replace("+00:00", "Z"),

@@ -1,6 +1,6 @@
 import pytest
 
-from ledger.models import Movement, StockAlert
+from ledger.models import Movement, StockAlert, StockBalance
 from tests.factories import ProductFactory
 from tests.ledger.oracle import assert_ledger_consistent
 
@@ -20,6 +20,7 @@ MOVEMENT_FIELDS = {
     "note",
     "order_line",
     "reverses",
+    "location",
 }
 
 
@@ -43,7 +44,7 @@ def test_restock_posts_a_movement_and_raises_the_balance(warehouse):
     )
     assert body["actor"] == warehouse.user.id
     assert body["reference"] == "DN-7"
-    assert product.balance.__class__.objects.get(pk=product.id).on_hand == 7
+    assert StockBalance.objects.get(product=product).on_hand == 7
     assert_ledger_consistent()
 
 

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
 from core.db import report_statement_timeout
-from ledger.integrity import BalanceDifference, balances_rebuild
+from ledger.integrity import BalanceDifference, BalanceState, balances_rebuild
 
 
 class Command(BaseCommand):
@@ -40,14 +40,21 @@ def _describe(difference: BalanceDifference) -> str:
     new = difference.recomputed
     old = difference.stored
     if old is None:
-        return (
+        text = (
             f"{head}no balance row -> on_hand {new.on_hand}, version {new.version},"
             f" hash {_short(new.last_hash)}"
         )
-    return (
-        f"{head}on_hand {old.on_hand} -> {new.on_hand}, version {old.version} -> {new.version},"
-        f" hash {_short(old.last_hash)} -> {_short(new.last_hash)}"
-    )
+        old = BalanceState(0, 0, "")
+    else:
+        text = (
+            f"{head}on_hand {old.on_hand} -> {new.on_hand}, version {old.version} ->"
+            f" {new.version}, hash {_short(old.last_hash)} -> {_short(new.last_hash)}"
+        )
+    for figure in ("reserved", "incoming"):
+        before, after = getattr(old, figure), getattr(new, figure)
+        if before != after:
+            text += f", {figure} {before} -> {after}"
+    return f"{text} (location {difference.location})"
 
 
 def _short(digest: str) -> str:
