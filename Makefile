@@ -75,3 +75,17 @@ db-stop: install
 
 clean: db-stop
 	rm -rf .data staticfiles
+
+# The local cluster (docs/scaling.md): pg_auto_failover (monitor, primary, synchronous
+# secondary), a PgBouncer per node, three gunicorn instances behind nginx on
+# 127.0.0.1:8080 (CLUSTER_PORT). Installs its Debian packages first (root, apt-get).
+.PHONY: cluster-up cluster-down cluster-failover-drill bench-cluster
+cluster-up: install
+	deploy/cluster-up
+
+cluster-down:
+	deploy/cluster-down
+
+# Kills the primary's machine under 16 writing clients; checks nothing acknowledged is lost.
+cluster-failover-drill: install
+	deploy/failover-drill

@@ -128,18 +128,29 @@ DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default
 DATABASE_REPORT_STATEMENT_TIMEOUT_MS = env.int(
     "DATABASE_REPORT_STATEMENT_TIMEOUT_MS", default=120000
 )
-# Sent as startup parameters, so they cost no round trip; appended to any options the
-# DATABASE_URL carries (the last -c of a name wins).
-_db_options["options"] = " ".join(
-    filter(
-        None,
-        [
-            _db_options.get("options"),
-            f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}",
-            f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",
-        ],
+# DATABASE_POOLED: DATABASE_URL leads to PgBouncer in transaction mode (docs/scaling.md).
+# Each transaction may then run on another server connection, so nothing may outlive a
+# transaction on one: no server-side cursor (Django declares them WITH HOLD outside a
+# transaction) and no session setting.
+DATABASE_POOLED = env.bool("DATABASE_POOLED", default=False)
+if DATABASE_POOLED:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    # PgBouncer refuses the `options` startup parameter, or (ignored) drops it: the limits
+    # are the role's defaults instead, which every server connection starts with
+    # (`manage.py set_database_limits`, run at deployment).
+else:
+    # Sent as startup parameters, so they cost no round trip; appended to any options the
+    # DATABASE_URL carries (the last -c of a name wins).
+    _db_options["options"] = " ".join(
+        filter(
+            None,
+            [
+                _db_options.get("options"),
+                f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}",
+                f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",
+            ],
+        )
     )
-)
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
