@@ -89,3 +89,9 @@ cluster-down:
 # Kills the primary's machine under 16 writing clients; checks nothing acknowledged is lost.
 cluster-failover-drill: install
 	deploy/failover-drill
+
+# Figures of the local cluster (started first if needed): orders/s with 1 and 3 app
+# instances, audit reads/s on the replica and on the primary, the failover drill.
+bench-cluster: install
+	@curl -sf -o /dev/null http://127.0.0.1:$${CLUSTER_PORT:-8080}/readyz || deploy/cluster-up
+	$(BIN)/python bench/cluster_bench.py $(BENCH_ARGS)

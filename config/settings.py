@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RequestSizeLimitMiddleware",
     "core.middleware.DatabaseErrorMiddleware",
+    "core.routing.ReplicaReadMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -151,6 +152,28 @@ else:
             ],
         )
     )
+
+# DATABASE_REPLICA_URL: a streaming replica for the audit reads (history, export, as-of
+# balances), routed by core.routing; everything else, and every write, uses default. The
+# replica's connection is configured as the primary's (same limits, pooled or not).
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+# How long a read asking for read-your-writes (X-Read-Your-Writes) waits for the replica
+# to replay that far before it is served by the primary instead.
+READ_YOUR_WRITES_WAIT_MS = env.int("READ_YOUR_WRITES_WAIT_MS", default=1000)
+if DATABASE_REPLICA_URL:
+    _replica = env.db_url_config(DATABASE_REPLICA_URL)
+    _replica_options = _replica.setdefault("OPTIONS", {})
+    for _name, _value in _db_options.items():
+        _replica_options.setdefault(_name, _value)
+    DATABASES["replica"] = {
+        **_replica,
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": DATABASES["default"]["CONN_HEALTH_CHECKS"],
+        "DISABLE_SERVER_SIDE_CURSORS": DATABASE_POOLED,
+        # The test run has no replica of its own: reads routed there read default.
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["core.routing.AuditReadRouter"]
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 

@@ -4,14 +4,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import QuerySet
 
 
 @contextmanager
-def statement_timeout(milliseconds: int) -> Iterator[None]:
+def statement_timeout(milliseconds: int, using: str = "default") -> Iterator[None]:
     """Run the block with PostgreSQL's ``statement_timeout`` at ``milliseconds`` (0: no
-    limit) on the default connection, then restore the connection's own limit.
+    limit) on the ``using`` connection, then restore the connection's own limit.
 
     Inside a transaction the setting is local to it (PostgreSQL undoes it at commit or
     rollback); outside one it is set for the session and reset on the way out, except
@@ -20,8 +20,9 @@ def statement_timeout(milliseconds: int) -> Iterator[None]:
     other clients: there the block runs in a transaction of its own. Takes no locks.
     Raises DatabaseError if the connection fails.
     """
+    connection = connections[using]
     if settings.DATABASE_POOLED and not connection.in_atomic_block:
-        with transaction.atomic(), statement_timeout(milliseconds):
+        with transaction.atomic(using=using), statement_timeout(milliseconds, using):
             yield
         return
     local = connection.in_atomic_block
@@ -31,10 +32,10 @@ def statement_timeout(milliseconds: int) -> Iterator[None]:
         yield
     finally:
         if not local:
-            _reset_statement_timeout()
+            _reset_statement_timeout(connection)
 
 
-def _reset_statement_timeout() -> None:
+def _reset_statement_timeout(connection) -> None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("RESET statement_timeout")
@@ -45,10 +46,10 @@ def _reset_statement_timeout() -> None:
 
 
 @contextmanager
-def report_statement_timeout() -> Iterator[None]:
+def report_statement_timeout(using: str = "default") -> Iterator[None]:
     """``statement_timeout`` at DATABASE_REPORT_STATEMENT_TIMEOUT_MS, for reports and
     exports, which read much more than a request. Also a decorator."""
-    with statement_timeout(settings.DATABASE_REPORT_STATEMENT_TIMEOUT_MS):
+    with statement_timeout(settings.DATABASE_REPORT_STATEMENT_TIMEOUT_MS, using):
         yield
 
 
@@ -64,7 +65,9 @@ def report_chunks(movements: QuerySet, chunk_size: int) -> Iterator:
     nothing that was there when it started."""
     chunk = movements
     while True:
-        with report_statement_timeout():
+        # The database the rows come from (the replica, for an audit read: core.routing).
+        using = chunk.db
+        with report_statement_timeout(using):
             rows = list(chunk[:chunk_size])
         yield from rows
         if len(rows) < chunk_size:

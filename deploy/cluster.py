@@ -108,15 +108,16 @@ def wait_until(predicate, timeout: float, step: float = 0.5):
     return None
 
 
-def request(method: str, path: str, body=None, *, token=None, timeout=30, **headers):
-    """(status, parsed JSON body or None, headers) through nginx."""
+def request(method: str, path: str, body=None, *, token=None, timeout=30, port=None, **headers):
+    """(status, parsed JSON body or None, headers) through nginx (on ``port``, else its
+    main port)."""
     if token:
         headers["Authorization"] = f"Token {token}"
     payload = None
     if body is not None:
         payload = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
-    conn = http.client.HTTPConnection("127.0.0.1", NGINX_PORT, timeout=timeout)
+    conn = http.client.HTTPConnection("127.0.0.1", port or NGINX_PORT, timeout=timeout)
     try:
         conn.request(method, path, payload, {k.replace("_", "-"): v for k, v in headers.items()})
         response = conn.getresponse()
