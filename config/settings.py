@@ -163,8 +163,10 @@ READ_YOUR_WRITES_WAIT_MS = env.int("READ_YOUR_WRITES_WAIT_MS", default=1000)
 if DATABASE_REPLICA_URL:
     _replica = env.db_url_config(DATABASE_REPLICA_URL)
     _replica_options = _replica.setdefault("OPTIONS", {})
-    for _name, _value in _db_options.items():
-        _replica_options.setdefault(_name, _value)
+    # The app's own connection settings; not the primary URL's (target_session_attrs).
+    for _name in ("connect_timeout", "application_name", "options"):
+        if _name in _db_options:
+            _replica_options.setdefault(_name, _db_options[_name])
     DATABASES["replica"] = {
         **_replica,
         "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
