@@ -75,3 +75,23 @@ db-stop: install
 
 clean: db-stop
 	rm -rf .data staticfiles
+
+# The local cluster (docs/scaling.md): pg_auto_failover (monitor, primary, synchronous
+# secondary), a PgBouncer per node, three gunicorn instances behind nginx on
+# 127.0.0.1:8080 (CLUSTER_PORT). Installs its Debian packages first (root, apt-get).
+.PHONY: cluster-up cluster-down cluster-failover-drill bench-cluster
+cluster-up: install
+	deploy/cluster-up
+
+cluster-down:
+	deploy/cluster-down
+
+# Kills the primary's machine under 16 writing clients; checks nothing acknowledged is lost.
+cluster-failover-drill: install
+	deploy/failover-drill
+
+# Figures of the local cluster (started first if needed): orders/s with 1 and 3 app
+# instances, audit reads/s on the replica and on the primary, the failover drill.
+bench-cluster: install
+	@curl -sf -o /dev/null http://127.0.0.1:$${CLUSTER_PORT:-8080}/readyz || deploy/cluster-up
+	$(BIN)/python bench/cluster_bench.py $(BENCH_ARGS)

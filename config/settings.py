@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RequestSizeLimitMiddleware",
     "core.middleware.DatabaseErrorMiddleware",
+    "core.routing.ReplicaReadMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -128,18 +129,53 @@ DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default
 DATABASE_REPORT_STATEMENT_TIMEOUT_MS = env.int(
     "DATABASE_REPORT_STATEMENT_TIMEOUT_MS", default=120000
 )
-# Sent as startup parameters, so they cost no round trip; appended to any options the
-# DATABASE_URL carries (the last -c of a name wins).
-_db_options["options"] = " ".join(
-    filter(
-        None,
-        [
-            _db_options.get("options"),
-            f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}",
-            f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",
-        ],
+# DATABASE_POOLED: DATABASE_URL leads to PgBouncer in transaction mode (docs/scaling.md).
+# Each transaction may then run on another server connection, so nothing may outlive a
+# transaction on one: no server-side cursor (Django declares them WITH HOLD outside a
+# transaction) and no session setting.
+DATABASE_POOLED = env.bool("DATABASE_POOLED", default=False)
+if DATABASE_POOLED:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    # PgBouncer refuses the `options` startup parameter, or (ignored) drops it: the limits
+    # are the role's defaults instead, which every server connection starts with
+    # (`manage.py set_database_limits`, run at deployment).
+else:
+    # Sent as startup parameters, so they cost no round trip; appended to any options the
+    # DATABASE_URL carries (the last -c of a name wins).
+    _db_options["options"] = " ".join(
+        filter(
+            None,
+            [
+                _db_options.get("options"),
+                f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}",
+                f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",
+            ],
+        )
     )
-)
+
+# DATABASE_REPLICA_URL: a streaming replica for the audit reads (history, export, as-of
+# balances), routed by core.routing; everything else, and every write, uses default. The
+# replica's connection is configured as the primary's (same limits, pooled or not).
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+# How long a read asking for read-your-writes (X-Read-Your-Writes) waits for the replica
+# to replay that far before it is served by the primary instead.
+READ_YOUR_WRITES_WAIT_MS = env.int("READ_YOUR_WRITES_WAIT_MS", default=1000)
+if DATABASE_REPLICA_URL:
+    _replica = env.db_url_config(DATABASE_REPLICA_URL)
+    _replica_options = _replica.setdefault("OPTIONS", {})
+    # The app's own connection settings; not the primary URL's (target_session_attrs).
+    for _name in ("connect_timeout", "application_name", "options"):
+        if _name in _db_options:
+            _replica_options.setdefault(_name, _db_options[_name])
+    DATABASES["replica"] = {
+        **_replica,
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": DATABASES["default"]["CONN_HEALTH_CHECKS"],
+        "DISABLE_SERVER_SIDE_CURSORS": DATABASE_POOLED,
+        # The test run has no replica of its own: reads routed there read default.
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["core.routing.AuditReadRouter"]
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 

@@ -1,24 +1,30 @@
 """Per-session database limits for the code paths that need other ones than a request."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, connection
-
-T = TypeVar("T")
+from django.db import DatabaseError, connections, transaction
+from django.db.models import QuerySet
 
 
 @contextmanager
-def statement_timeout(milliseconds: int) -> Iterator[None]:
+def statement_timeout(milliseconds: int, using: str = "default") -> Iterator[None]:
     """Run the block with PostgreSQL's ``statement_timeout`` at ``milliseconds`` (0: no
-    limit) on the default connection, then restore the connection's own limit.
+    limit) on the ``using`` connection, then restore the connection's own limit.
 
     Inside a transaction the setting is local to it (PostgreSQL undoes it at commit or
-    rollback); outside one it is set for the session and reset on the way out. Takes no
-    locks. Raises DatabaseError if the connection fails.
+    rollback); outside one it is set for the session and reset on the way out, except
+    through a transaction pooler (DATABASE_POOLED), where the next statement may run on
+    another server connection and a session setting would stay behind on this one for
+    other clients: there the block runs in a transaction of its own. Takes no locks.
+    Raises DatabaseError if the connection fails.
     """
+    connection = connections[using]
+    if settings.DATABASE_POOLED and not connection.in_atomic_block:
+        with transaction.atomic(using=using), statement_timeout(milliseconds, using):
+            yield
+        return
     local = connection.in_atomic_block
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('statement_timeout', %s, %s)", [str(milliseconds), local])
@@ -26,10 +32,10 @@ def statement_timeout(milliseconds: int) -> Iterator[None]:
         yield
     finally:
         if not local:
-            _reset_statement_timeout()
+            _reset_statement_timeout(connection)
 
 
-def _reset_statement_timeout() -> None:
+def _reset_statement_timeout(connection) -> None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("RESET statement_timeout")
@@ -40,17 +46,30 @@ def _reset_statement_timeout() -> None:
 
 
 @contextmanager
-def report_statement_timeout() -> Iterator[None]:
+def report_statement_timeout(using: str = "default") -> Iterator[None]:
     """``statement_timeout`` at DATABASE_REPORT_STATEMENT_TIMEOUT_MS, for reports and
     exports, which read much more than a request. Also a decorator."""
-    with statement_timeout(settings.DATABASE_REPORT_STATEMENT_TIMEOUT_MS):
+    with statement_timeout(settings.DATABASE_REPORT_STATEMENT_TIMEOUT_MS, using):
         yield
 
 
-def report_rows(rows: Iterable[T]) -> Iterator[T]:
-    """Iterate ``rows`` (a lazy queryset iterator) under the report statement timeout.
+def report_chunks(movements: QuerySet, chunk_size: int) -> Iterator:
+    """Every row of ``movements`` (ordered by descending primary key), read ``chunk_size``
+    rows at a time by key (``pk < last``), each read under the report statement timeout.
 
-    For a streamed response, whose query runs after the view has returned, while the
-    server sends the body."""
-    with report_statement_timeout():
+    For a streamed response, whose queries run after the view has returned, while the
+    server sends the body. Memory stays bounded without a server-side cursor, and no
+    cursor or setting outlives one query's transaction, so it works the same through a
+    transaction pooler. Rows committed during the stream with a key below the one read
+    last may appear; the order is stable, so a resumed stream (``pk < last id``) misses
+    nothing that was there when it started."""
+    chunk = movements
+    while True:
+        # The database the rows come from (the replica, for an audit read: core.routing).
+        using = chunk.db
+        with report_statement_timeout(using):
+            rows = list(chunk[:chunk_size])
         yield from rows
+        if len(rows) < chunk_size:
+            return
+        chunk = movements.filter(pk__lt=rows[-1].pk)

@@ -3,7 +3,7 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, InternalError, OperationalError, connections
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -36,6 +36,8 @@ BUSY_DETAILS = {
     "55P03": "The data is locked by another request; retry soon.",
     "57014": "The database took too long to answer; retry soon.",
 }
+# A write sent to a read-only node (docs/scaling.md, failover): unavailable, not a bug.
+READ_ONLY_SQL_TRANSACTION = "25006"
 BUSY_RETRY_AFTER_SECONDS = 2
 UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
@@ -49,10 +51,16 @@ def database_error_response(exc: Exception) -> tuple[dict, int, dict] | None:
     when a lock or statement timeout stopped it, else 503 ``database_unavailable``.
     None for other database errors, which are bugs (a 500). Used for the API here and
     for the other views by core.middleware.DatabaseErrorMiddleware."""
-    if not isinstance(exc, (OperationalError, InterfaceError)):
-        return None
     # Django wraps the driver's error; the driver's error carries the SQLSTATE.
     sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    if isinstance(exc, InternalError) and sqlstate == READ_ONLY_SQL_TRANSACTION:
+        # A write on a node that a failover has made a standby, through a connection
+        # opened while it was the primary: Django closes it at the end of this request
+        # and the next one finds the new primary (target_session_attrs=read-write).
+        for wrapper in connections.all(initialized_only=True):
+            wrapper.close_at = 0
+    elif not isinstance(exc, (OperationalError, InterfaceError)):
+        return None
     if sqlstate in BUSY_DETAILS:
         logger.warning("database busy: %s", exc)
         body = error_body("busy", BUSY_DETAILS[sqlstate])

@@ -211,7 +211,11 @@ class Gunicorn:
         try:
             connection.request(method, path, payload, headers)
             response = connection.getresponse()
-            return Reply(response.status, response.getheader("Content-Type") or "", response.read())
+            reply = Reply(
+                response.status, response.getheader("Content-Type") or "", response.read()
+            )
+            reply.headers = dict(response.getheaders())
+            return reply
         finally:
             connection.close()
 

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanAudit
 from core import csv
-from core.db import report_rows
+from core.db import report_chunks
 from ledger.filters import MovementFilter
 from ledger.models import Movement
 from ledger.selectors import movement_export_list
@@ -56,8 +56,9 @@ class ExportQuery(serializers.Serializer):
 
 
 class MovementExportApi(APIView):
-    """Every matching movement as CSV, newest first (descending id), streamed from a
-    server-side cursor: no page limit and bounded memory. ``after_id`` resumes an
+    """Every matching movement as CSV, newest first (descending id), streamed in chunks
+    read by id (core.db.report_chunks): no page limit, bounded memory, and no server-side
+    cursor, so it works through PgBouncer too. ``after_id`` resumes an
     interrupted export. Text cells that a spreadsheet would run as a formula are
     prefixed with ``'`` (core.csv)."""
 
@@ -79,7 +80,7 @@ class MovementExportApi(APIView):
 
         def rows():
             yield writer.writerow(EXPORT_COLUMNS)
-            for m in report_rows(movements.iterator(chunk_size=2000)):
+            for m in report_chunks(movements, chunk_size=2000):
                 yield writer.writerow(
                     (
                         m.id,
