@@ -18,6 +18,7 @@ DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
     domain.InvalidInput: status.HTTP_400_BAD_REQUEST,
     domain.NotFound: status.HTTP_404_NOT_FOUND,
     domain.Conflict: status.HTTP_409_CONFLICT,
+    domain.PreconditionFailed: status.HTTP_412_PRECONDITION_FAILED,
     domain.IdempotencyKeyReused: status.HTTP_422_UNPROCESSABLE_ENTITY,
 }
 

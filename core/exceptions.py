@@ -40,6 +40,12 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class PreconditionFailed(DomainError):
+    """A conditional request's precondition (If-Match) does not hold (HTTP 412)."""
+
+    code = "precondition_failed"
+
+
 class IdempotencyKeyInUse(Conflict):
     code = "idempotency_key_in_use"
     detail = "A request with this Idempotency-Key is still being processed."

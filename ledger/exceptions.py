@@ -1,4 +1,4 @@
-from core.exceptions import Conflict, InvalidInput, NotFound
+from core.exceptions import Conflict, InvalidInput, NotFound, PreconditionFailed
 
 
 class InsufficientStock(Conflict):
@@ -59,3 +59,19 @@ class DefaultLocationArchived(Conflict):
     code = "default_location"
     detail = "The default location cannot be archived."
     schema_example = {"location": "MAIN"}
+
+
+class VersionMismatch(PreconditionFailed):
+    """A write's If-Match named another version of the (product, location) balance than
+    its current one: nothing was written. The body has the current version and figures."""
+
+    code = "version_mismatch"
+    detail = "The stock changed since it was read: read it again and retry."
+    schema_example = {
+        "product": 8,
+        "version": 42,
+        "on_hand": 10,
+        "reserved": 2,
+        "available": 8,
+        "incoming": 0,
+    }

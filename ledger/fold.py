@@ -4,8 +4,9 @@ rebuild_balances (ledger.integrity) all apply this table, so a new kind of movem
 one more entry here.
 
 A movement's quantity is signed; each figure changes by quantity times the kind's
-coefficient for it. Every kind today moves units on or off the shelf; holds (reserved)
-and goods in transit (incoming) will be kinds of their own.
+coefficient for it: a hold of 3 adds 3 reserved, its commit (quantity -3) takes 3 off
+the shelf and 3 off reserved, a transfer's arrival (quantity +3) puts 3 on the shelf
+and takes 3 off incoming.
 """
 
 from dataclasses import dataclass
@@ -27,11 +28,23 @@ class Effect:
 
 ON_SHELF = Effect(on_hand=1)
 
+HELD = Effect(reserved=1)
+EXPECTED = Effect(incoming=1)
+
 EFFECTS: dict[str, Effect] = {
     MovementKind.RESTOCK: ON_SHELF,
     MovementKind.CONSUMPTION: ON_SHELF,
     MovementKind.ADJUSTMENT: ON_SHELF,
     MovementKind.REVERSAL: ON_SHELF,
+    MovementKind.HOLD: HELD,
+    MovementKind.COMMIT: Effect(on_hand=1, reserved=1),
+    MovementKind.RELEASE: HELD,
+    MovementKind.EXPIRY: HELD,
+    MovementKind.TRANSFER_OUT: ON_SHELF,
+    MovementKind.IN_TRANSIT: EXPECTED,
+    MovementKind.TRANSFER_IN: Effect(on_hand=1, incoming=-1),
+    MovementKind.TRANSIT_CANCEL: EXPECTED,
+    MovementKind.TRANSFER_RETURN: ON_SHELF,
 }
 
 
@@ -44,6 +57,11 @@ class Figures:
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved
+
+    @property
+    def valid(self) -> bool:
+        """What the balance's CHECK constraints allow."""
+        return self.on_hand >= self.reserved >= 0 and self.incoming >= 0
 
     def apply(self, kind: str, quantity: int) -> "Figures":
         """The figures after a movement of ``kind`` and ``quantity``. Raises KeyError

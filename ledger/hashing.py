@@ -9,6 +9,7 @@ under the scheme it was written with:
   location by migration 0005, and the default location's chain continues from them.
 - 2: adds the location and the reserved and incoming figures; the version itself leads
   the payload, so a version 2 movement cannot pass for a version 1 one.
+- 3: adds the reservation, transfer, receipt and stocktake the movement belongs to.
 """
 
 import hashlib
@@ -16,7 +17,7 @@ import json
 from datetime import UTC, datetime
 
 GENESIS = ""  # the "previous hash" of a chain's first movement
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 # The fields each version covers, in payload order, after the previous hash.
 FIELDS: dict[int, tuple[str, ...]] = {
@@ -52,6 +53,13 @@ FIELDS: dict[int, tuple[str, ...]] = {
         "reverses_id",
     ),
 }
+FIELDS[3] = (
+    *FIELDS[2],
+    "reservation_id",
+    "transfer_id",
+    "receipt_id",
+    "stocktake_id",
+)
 # Every field some version covers: what verify_ledger reads of each movement.
 ALL_FIELDS: tuple[str, ...] = tuple(dict.fromkeys(f for fields in FIELDS.values() for f in fields))
 

@@ -47,10 +47,52 @@ class Location(models.Model):
 
 
 class MovementKind(models.TextChoices):
-    RESTOCK = "restock"
-    CONSUMPTION = "consumption"
-    ADJUSTMENT = "adjustment"
-    REVERSAL = "reversal"
+    """What a movement does; ledger.fold says which figures each kind changes."""
+
+    RESTOCK = "restock"  # on hand +; goods received (alone or in a receipt)
+    CONSUMPTION = "consumption"  # on hand -; an order's line
+    ADJUSTMENT = "adjustment"  # on hand +/-; a correction or a count, with a reason
+    REVERSAL = "reversal"  # on hand +/-; undoes a consumption or a commit (cancelled order)
+    HOLD = "hold"  # reserved +; a reservation holds units
+    COMMIT = "commit"  # on hand - and reserved -; held units leave with the customer
+    RELEASE = "release"  # reserved -; a hold given back
+    EXPIRY = "expiry"  # reserved -; a hold past its expiry given back
+    TRANSFER_OUT = "transfer_out"  # on hand - at the origin
+    IN_TRANSIT = "in_transit"  # incoming + at the destination
+    TRANSFER_IN = "transfer_in"  # incoming - and on hand + at the destination
+    TRANSIT_CANCEL = "transit_cancel"  # incoming - at the destination: not coming
+    TRANSFER_RETURN = "transfer_return"  # on hand + at the origin: back from a cancel
+
+
+RESERVATION_KINDS = (
+    MovementKind.HOLD,
+    MovementKind.COMMIT,
+    MovementKind.RELEASE,
+    MovementKind.EXPIRY,
+)
+TRANSFER_KINDS = (
+    MovementKind.TRANSFER_OUT,
+    MovementKind.IN_TRANSIT,
+    MovementKind.TRANSFER_IN,
+    MovementKind.TRANSIT_CANCEL,
+    MovementKind.TRANSFER_RETURN,
+)
+# Kinds whose quantity is always positive (they add) or always negative (they take).
+POSITIVE_KINDS = (
+    MovementKind.RESTOCK,
+    MovementKind.HOLD,
+    MovementKind.IN_TRANSIT,
+    MovementKind.TRANSFER_IN,
+    MovementKind.TRANSFER_RETURN,
+)
+NEGATIVE_KINDS = (
+    MovementKind.CONSUMPTION,
+    MovementKind.COMMIT,
+    MovementKind.RELEASE,
+    MovementKind.EXPIRY,
+    MovementKind.TRANSFER_OUT,
+    MovementKind.TRANSIT_CANCEL,
+)
 
 
 class AdjustmentReason(models.TextChoices):
@@ -79,7 +121,7 @@ class Movement(models.Model):
     location = models.ForeignKey(
         Location, on_delete=models.PROTECT, related_name="movements", db_index=False
     )
-    kind = models.CharField(max_length=16, choices=MovementKind.choices)
+    kind = models.CharField(max_length=24, choices=MovementKind.choices)
     quantity = models.BigIntegerField()
     reason = models.CharField(max_length=16, choices=AdjustmentReason.choices, blank=True)
     seq = models.PositiveBigIntegerField()
@@ -102,6 +144,40 @@ class Movement(models.Model):
     )
     reverses = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    )
+    # The document a movement belongs to, if any (an order's is order_line). No plain
+    # indexes: the partial ones below cover the few movements that have each.
+    reservation = models.ForeignKey(
+        "Reservation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="movements",
+        db_index=False,
+    )
+    transfer = models.ForeignKey(
+        "Transfer",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="movements",
+        db_index=False,
+    )
+    receipt = models.ForeignKey(
+        "Receipt",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="movements",
+        db_index=False,
+    )
+    stocktake = models.ForeignKey(
+        "Stocktake",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="movements",
+        db_index=False,
     )
     hash_version = models.PositiveSmallIntegerField()
     hash = models.CharField(max_length=64)
@@ -126,15 +202,25 @@ class Movement(models.Model):
                 name="movement_after_figures_valid",
             ),
             models.CheckConstraint(
-                condition=Q(hash_version__in=[1, 2]), name="movement_hash_version_known"
+                condition=Q(hash_version__in=[1, 2, 3]), name="movement_hash_version_known"
             ),
             models.CheckConstraint(
                 condition=(
-                    Q(kind=MovementKind.RESTOCK, quantity__gt=0)
-                    | Q(kind=MovementKind.CONSUMPTION, quantity__lt=0)
+                    Q(kind__in=POSITIVE_KINDS, quantity__gt=0)
+                    | Q(kind__in=NEGATIVE_KINDS, quantity__lt=0)
                     | Q(kind__in=[MovementKind.ADJUSTMENT, MovementKind.REVERSAL])
                 ),
                 name="movement_quantity_sign_follows_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=RESERVATION_KINDS, reservation__isnull=False)
+                | (~Q(kind__in=RESERVATION_KINDS) & Q(reservation__isnull=True)),
+                name="movement_reservation_kinds",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=TRANSFER_KINDS, transfer__isnull=False)
+                | (~Q(kind__in=TRANSFER_KINDS) & Q(transfer__isnull=True)),
+                name="movement_transfer_kinds",
             ),
             models.CheckConstraint(
                 condition=Q(kind=MovementKind.ADJUSTMENT, reason__gt="")
@@ -156,6 +242,26 @@ class Movement(models.Model):
             # Most movements have no reference: index only those that do.
             models.Index(
                 fields=["reference"], condition=~Q(reference=""), name="movement_reference_idx"
+            ),
+            models.Index(
+                fields=["reservation", "id"],
+                condition=Q(reservation__isnull=False),
+                name="movement_reservation_idx",
+            ),
+            models.Index(
+                fields=["transfer", "id"],
+                condition=Q(transfer__isnull=False),
+                name="movement_transfer_idx",
+            ),
+            models.Index(
+                fields=["receipt", "id"],
+                condition=Q(receipt__isnull=False),
+                name="movement_receipt_idx",
+            ),
+            models.Index(
+                fields=["stocktake", "id"],
+                condition=Q(stocktake__isnull=False),
+                name="movement_stocktake_idx",
             ),
         ]
 
@@ -247,3 +353,189 @@ class StockAlert(models.Model):
     @property
     def status(self) -> str:
         return "sent" if self.sent_at else "pending"
+
+
+class ReservationStatus(models.TextChoices):
+    HELD = "held"
+    COMMITTED = "committed"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+class Reservation(models.Model):
+    """Units held at one location for a customer until ``expires_at``: a pending posting.
+    Holding posts ``hold`` movements (reserved +); it resolves exactly once, by a commit
+    (``commit`` movements, plus ``release`` for what was not taken), a release or an
+    expiry. The status moves only from held, under the row's lock (ledger.reservations).
+    """
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reservations"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16, choices=ReservationStatus.choices, default=ReservationStatus.HELD
+    )
+    reference = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status=ReservationStatus.HELD, resolved_at__isnull=True)
+                | (~Q(status=ReservationStatus.HELD) & Q(resolved_at__isnull=False)),
+                name="reservation_resolved_once",
+            ),
+        ]
+        indexes = [
+            # The expiry worker's scan: held reservations, soonest first.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status=ReservationStatus.HELD),
+                name="reservation_held_expiry_idx",
+            ),
+            models.Index(fields=["customer", "id"], name="reservation_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"reservation {self.id} ({self.status})"
+
+
+class ReservationLine(models.Model):
+    reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    committed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "reservation"], name="reservation_line_unique"
+            ),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="reservation_line_positive"),
+            models.CheckConstraint(
+                condition=Q(committed__lte=models.F("quantity")),
+                name="reservation_line_committed_at_most_held",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} of product {self.product_id}"
+
+
+class TransferStatus(models.TextChoices):
+    IN_TRANSIT = "in_transit"
+    RECEIVED = "received"
+    CANCELLED = "cancelled"
+
+
+class Transfer(models.Model):
+    """Units moving from one location to another. Creating it posts ``transfer_out`` at
+    the origin and ``in_transit`` (incoming +) at the destination; receiving posts
+    ``transfer_in``; cancelling posts ``transit_cancel`` and ``transfer_return`` for what
+    was not received. Both legs of each step are one posting (ledger.transfers)."""
+
+    from_location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    to_location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=16, choices=TransferStatus.choices, default=TransferStatus.IN_TRANSIT
+    )
+    reference = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(from_location=models.F("to_location")),
+                name="transfer_between_two_locations",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["id"],
+                condition=Q(status=TransferStatus.IN_TRANSIT),
+                name="transfer_in_transit_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"transfer {self.id} ({self.status})"
+
+
+class TransferLine(models.Model):
+    transfer = models.ForeignKey(Transfer, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    received = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "transfer"], name="transfer_line_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="transfer_line_positive"),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=models.F("received") + models.F("cancelled")),
+                name="transfer_line_settled_at_most_sent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} of product {self.product_id}"
+
+    @property
+    def outstanding(self) -> int:
+        return self.quantity - self.received - self.cancelled
+
+
+class Receipt(models.Model):
+    """A whole delivery received at once: one ``restock`` movement per product."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    reference = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    line_count = models.PositiveIntegerField()
+    units = models.PositiveBigIntegerField()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"receipt {self.id} ({self.reference})"
+
+
+class Stocktake(models.Model):
+    """A count of many products at one location, taken at ``counted_at``: one
+    ``adjustment`` (reason stocktake) per product whose count differs from its balance
+    as of that instant."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    counted_at = models.DateTimeField()
+    reference = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    line_count = models.PositiveIntegerField()
+    adjusted = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"stocktake {self.id} at {self.counted_at}"

@@ -1,25 +1,31 @@
-"""The one way stock changes: every write path (API, admin, orders, demo data) posts
-movements through ``movements_post``.
+"""The one way stock changes: every write path (API, admin, orders, reservations,
+transfers, receipts, stocktakes, demo data) posts movements through ``movements_post``.
 
-A posting costs one conditional ``UPDATE ... RETURNING`` of its (product, location)
-balance (which takes the row lock and refuses to take available units below zero: no
-SELECT first, no read-modify-write in Python), then, for the whole batch, one statement
-that inserts the movements, advances the balances' hash chains and writes any low-stock
-alerts. Postings at the default location cost nothing more; a batch that names other
-locations first locks those locations against archiving and opens their missing balance
-rows: two statements, whatever the number of lines.
+A posting of any number of lines costs a constant number of statements, set-based:
+1. (several balance rows only) ``SELECT ... ORDER BY product, location FOR UPDATE``
+   takes the row locks in one fixed order, so concurrent postings cannot deadlock. An
+   ``UPDATE ... WHERE id = ANY(...)`` alone would lock in whatever order its plan
+   visits the rows (a bitmap heap scan visits them in disk order);
+2. one conditional ``UPDATE ... FROM unnest(...) RETURNING`` adds each (product,
+   location)'s deltas to its balance: the count is never read to be written back, and
+   a pair whose available units (or reserved, or incoming) would go below zero, or
+   whose version is not the one the client expected, is simply not updated;
+3. one statement inserts the movements, advances the balances' hash chains and writes
+   any low-stock alerts.
+Postings at the default location cost nothing more; a posting that names other
+locations first locks those locations against archiving and opens their missing
+balance rows: two statements, whatever the number of lines.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
 
 from django.db import connection
 
 from catalog.exceptions import ProductNotFound
 from core.filtering import MAX_ID
-from ledger.exceptions import InsufficientStock, UnknownLocation
-from ledger.fold import EFFECTS, FIGURES, Effect, Figures
+from ledger.exceptions import InsufficientStock, UnknownLocation, VersionMismatch
+from ledger.fold import EFFECTS, FIGURES, Figures
 from ledger.hashing import CURRENT_VERSION, movement_hash
 from ledger.models import Location, Movement
 
@@ -35,54 +41,65 @@ class Posting:
     order_line_id: int | None = None
     reverses_id: int | None = None
     location_id: int | None = None  # None: the default location
+    reservation_id: int | None = None
+    transfer_id: int | None = None
+    receipt_id: int | None = None
+    stocktake_id: int | None = None
+    # If set, the (product, location) balance must be at this version (If-Match).
+    expected_version: int | None = None
 
 
-# Takes the balance row's lock. clock_timestamp() is evaluated once the lock is held, so
-# recorded_at never goes backwards within a (product, location). Only the figures the
-# kind of movement changes are written (ledger.fold), and the condition is that available
-# units (on hand minus reserved) stay at or above zero.
-_APPLY = """
-UPDATE ledger_stockbalance AS b
-   SET {sets}, version = b.version + 1, updated_at = clock_timestamp()
-  FROM catalog_product AS p, ledger_location AS l
- WHERE b.product_id = %s AND b.location_id = l.id AND {location} AND p.id = b.product_id
-   AND {condition}
-RETURNING l.id, l.code, b.on_hand, b.reserved, b.incoming, b.version, b.updated_at,
-          b.last_hash, p.reorder_level
+@dataclass(slots=True)
+class _Pair:
+    """The postings of one (product, location) and their summed deltas."""
+
+    product_id: int
+    location_id: int | None
+    postings: list[Posting] = field(default_factory=list)
+    deltas: list[int] = field(default_factory=lambda: [0, 0, 0])
+    expected_version: int | None = None
+
+    def add(self, posting: Posting) -> None:
+        self.postings.append(posting)
+        for index, delta in enumerate(EFFECTS[posting.kind].deltas(posting.quantity)):
+            self.deltas[index] += delta
+        if posting.expected_version is not None:
+            self.expected_version = posting.expected_version
+
+
+# The default location's id, for postings that name none: evaluated once per statement.
+_DEFAULT = "(SELECT id FROM ledger_location WHERE is_default)"
+_PAIRS = "unnest(%s::bigint[], %s::bigint[])"
+
+# Locks the balance rows in (product, location) order before they are updated.
+_LOCK_ROWS = f"""
+SELECT b.id FROM ledger_stockbalance AS b
+  JOIN {_PAIRS} AS v(product_id, location_id)
+    ON b.product_id = v.product_id AND b.location_id = COALESCE(v.location_id, {_DEFAULT})
+ ORDER BY b.product_id, b.location_id
+   FOR UPDATE OF b
 """
 
-
-@cache
-def _apply_sql(effect: Effect, at_named_location: bool) -> str:
-    """The conditional UPDATE for a kind of effect. Parameters: the delta of each figure
-    the effect changes, the product id, the location id (if named), then the deltas of
-    on_hand and reserved again (those changed) for the condition, then incoming's."""
-    changed = [figure for figure in FIGURES if getattr(effect, figure)]
-
-    def after(figure: str) -> str:
-        return f"b.{figure} + %s" if figure in changed else f"b.{figure}"
-
-    condition = f"{after('on_hand')} >= {after('reserved')}"
-    if "incoming" in changed:
-        condition += f" AND {after('incoming')} >= 0"
-    return _APPLY.format(
-        sets=", ".join(f"{figure} = b.{figure} + %s" for figure in changed),
-        location="l.id = %s" if at_named_location else "l.is_default",
-        condition=condition,
-    )
-
-
-def _apply_params(effect: Effect, posting: Posting) -> list:
-    deltas = dict(zip(FIGURES, effect.deltas(posting.quantity), strict=True))
-    changed = [figure for figure in FIGURES if getattr(effect, figure)]
-    params = [deltas[figure] for figure in changed]
-    params.append(posting.product_id)
-    if posting.location_id is not None:
-        params.append(posting.location_id)
-    params += [deltas[figure] for figure in ("on_hand", "reserved") if figure in changed]
-    if "incoming" in changed:
-        params.append(deltas["incoming"])
-    return params
+# clock_timestamp() is evaluated once each row's lock is held, so recorded_at never
+# goes backwards within a (product, location).
+_APPLY = f"""
+UPDATE ledger_stockbalance AS b
+   SET on_hand = b.on_hand + v.d_on_hand, reserved = b.reserved + v.d_reserved,
+       incoming = b.incoming + v.d_incoming, version = b.version + v.n,
+       updated_at = clock_timestamp()
+  FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
+              %s::bigint[], %s::bigint[])
+         AS v(product_id, location_id, d_on_hand, d_reserved, d_incoming, n, expected),
+       catalog_product AS p, ledger_location AS l
+ WHERE b.product_id = v.product_id
+   AND b.location_id = COALESCE(v.location_id, {_DEFAULT})
+   AND p.id = b.product_id AND l.id = b.location_id
+   AND b.on_hand + v.d_on_hand >= b.reserved + v.d_reserved
+   AND b.reserved + v.d_reserved >= 0 AND b.incoming + v.d_incoming >= 0
+   AND (v.expected IS NULL OR b.version = v.expected)
+RETURNING v.product_id, v.location_id, l.id, l.code, b.on_hand, b.reserved, b.incoming,
+          b.version, b.last_hash, p.reorder_level, clock_timestamp()
+"""
 
 
 # The named locations, locked against archiving (ledger.services.location_update takes
@@ -107,106 +124,188 @@ SELECT p.id, v.location_id, 0, 0, 0, 0, '', clock_timestamp()
     ON CONFLICT (product_id, location_id) DO NOTHING
 """
 
+# Each column of ledger_movement the posting writes, with its array type for unnest().
 _MOVEMENT_COLUMNS = (
-    "product_id",
-    "location_id",
-    "kind",
-    "quantity",
-    "reason",
-    "seq",
-    "balance_after",
-    "reserved_after",
-    "incoming_after",
-    "recorded_at",
-    "actor_id",
-    "reference",
-    "note",
-    "order_line_id",
-    "reverses_id",
-    "hash_version",
-    "hash",
+    ("product_id", "bigint"),
+    ("location_id", "bigint"),
+    ("kind", "varchar"),
+    ("quantity", "bigint"),
+    ("reason", "varchar"),
+    ("seq", "bigint"),
+    ("balance_after", "bigint"),
+    ("reserved_after", "bigint"),
+    ("incoming_after", "bigint"),
+    ("recorded_at", "timestamptz"),
+    ("actor_id", "integer"),
+    ("reference", "varchar"),
+    ("note", "text"),
+    ("order_line_id", "bigint"),
+    ("reverses_id", "bigint"),
+    ("reservation_id", "bigint"),
+    ("transfer_id", "bigint"),
+    ("receipt_id", "bigint"),
+    ("stocktake_id", "bigint"),
+    ("hash_version", "smallint"),
+    ("hash", "varchar"),
 )
-_MOVEMENT_ROW = (
-    "(%s::bigint, %s::bigint, %s, %s::bigint, %s, %s::bigint, %s::bigint, %s::bigint,"
-    " %s::bigint, %s::timestamptz, %s::integer, %s, %s, %s::bigint, %s::bigint, %s::smallint, %s)"
-)
+
+
+def _write_sql(with_alerts: bool) -> str:
+    names = ", ".join(name for name, _ in _MOVEMENT_COLUMNS)
+    arrays = ", ".join(f"%s::{kind}[]" for _, kind in _MOVEMENT_COLUMNS)
+    sql = (
+        f"WITH m AS (INSERT INTO ledger_movement ({names}) SELECT * FROM unnest({arrays})"
+        " RETURNING id, product_id, location_id, seq),"
+        " h AS (UPDATE ledger_stockbalance AS b SET last_hash = v.hash"
+        " FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[])"
+        " AS v(product_id, location_id, hash)"
+        " WHERE b.product_id = v.product_id AND b.location_id = v.location_id)"
+    )
+    if with_alerts:
+        sql += (
+            ", a AS (INSERT INTO ledger_stockalert (product_id, movement_id, on_hand,"
+            " reorder_level, created_at, attempts, last_error)"
+            " SELECT m.product_id, m.id, c.on_hand, c.reorder_level, clock_timestamp(), 0, ''"
+            " FROM m JOIN unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],"
+            " %s::integer[]) AS c(product_id, location_id, seq, on_hand, reorder_level)"
+            " ON c.product_id = m.product_id AND c.location_id = m.location_id"
+            " AND c.seq = m.seq)"
+        )
+    return sql + " SELECT id, product_id, location_id, seq FROM m"
+
+
+_WRITE = {with_alerts: _write_sql(with_alerts) for with_alerts in (False, True)}
 
 
 def movements_post(*, postings: Sequence[Posting], actor_id: int | None) -> list[Movement]:
     """Append ``postings`` to the ledger and update the balances; returns the movements
-    in lock order: by (product id, location id).
+    in lock order: by (product id, location id), then in the order given.
 
     Must run inside the caller's transaction (each service opens exactly one).
     Locks: the named locations (FOR KEY SHARE, so none is archived meanwhile), then the
     balance row of every (product, location) posted to, in (product id, location id)
-    order, so that concurrent multi-line postings cannot deadlock; held until the
-    caller commits.
+    order, so that concurrent postings cannot deadlock; held until the caller commits.
     Writes: balance rows opened at named locations, the movements, the balance rows,
     a StockAlert for each (product, location) taken from above the product's reorder
     level to at or below it.
     Raises InsufficientStock (listing every short line) if any posting would take
-    available units below zero, ProductNotFound for an unknown product (or one with no
-    balance row at the default location), UnknownLocation for a named location that is
-    missing or archived; the caller's transaction must then roll back (raising out of
-    ``atomic`` does that).
+    available units (or reserved or incoming units) below zero, VersionMismatch if a
+    balance is not at a posting's expected_version, ProductNotFound for an unknown
+    product (or one with no balance row at the default location), UnknownLocation for
+    a named location that is missing or archived; the caller's transaction must then
+    roll back (raising out of ``atomic`` does that).
     """
     assert connection.in_atomic_block, "movements_post needs the caller's transaction"
+    if not postings:
+        return []
+    for posting in postings:
+        if not 0 < posting.product_id <= MAX_ID:  # no such product; no bigint array holds it
+            raise ProductNotFound(product=posting.product_id)
+    with connection.cursor() as cursor:
+        pairs = _pairs_in_lock_order(cursor, postings)
+        products = [pair.product_id for pair in pairs]
+        locations = [pair.location_id for pair in pairs]
+        if len(pairs) > 1:
+            cursor.execute(_LOCK_ROWS, [products, locations])
+        cursor.execute(
+            _APPLY,
+            [
+                products,
+                locations,
+                *([pair.deltas[index] for pair in pairs] for index in range(len(FIGURES))),
+                [len(pair.postings) for pair in pairs],
+                [pair.expected_version for pair in pairs],
+            ],
+        )
+        rows = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
+        if len(rows) < len(pairs):
+            _raise_refusal(cursor, [p for p in pairs if (p.product_id, p.location_id) not in rows])
+        movements, last_hash, crossings = _movements(pairs, rows, actor_id)
+        _write(cursor, movements, last_hash, crossings)
+    return movements
+
+
+def _pairs_in_lock_order(cursor, postings: Sequence[Posting]) -> list[_Pair]:
+    """The postings grouped by (product, location) and sorted by (product id, location
+    id). At the default location only, that is product-id order and costs no statement;
+    with named locations, those are locked and checked first, and the missing balance
+    rows opened."""
+    pairs: dict[tuple[int, int | None], _Pair] = {}
+    for posting in postings:
+        key = (posting.product_id, posting.location_id)
+        if key not in pairs:
+            pairs[key] = _Pair(*key)
+        pairs[key].add(posting)
+    default_id = _prepare_named(cursor, set(pairs))
+    return sorted(
+        pairs.values(), key=lambda pair: (pair.product_id, pair.location_id or default_id or 0)
+    )
+
+
+def _movements(pairs: list[_Pair], rows: dict, actor_id: int | None):
+    """Build the movements from the balances' new figures: each pair's figures before the
+    posting are the new ones minus its deltas, and each movement's figures are the
+    running sum from there. Hashes chain from the balance's last hash."""
     movements: list[Movement] = []
     last_hash: dict[tuple[int, int], str] = {}
     crossings: list[tuple[int, int, int, int, int]] = []  # product, location, seq, on_hand, level
-    with connection.cursor() as cursor:
-        ordered = _in_lock_order(cursor, postings)
-        for index, posting in enumerate(ordered):
-            effect = EFFECTS[posting.kind]
-            cursor.execute(
-                _apply_sql(effect, posting.location_id is not None),
-                _apply_params(effect, posting),
+    for pair in pairs:
+        location_id, code, on_hand, reserved, incoming, version, prev, level, recorded_at = rows[
+            (pair.product_id, pair.location_id)
+        ]
+        d_on_hand, d_reserved, d_incoming = pair.deltas
+        figures = Figures(on_hand - d_on_hand, reserved - d_reserved, incoming - d_incoming)
+        seq = version - len(pair.postings)
+        # The code came with the row: rendering the movement needs no query for it.
+        location = Location.from_db(None, ["id", "code"], [location_id, code])
+        for posting in pair.postings:
+            before, figures, seq = (
+                figures.on_hand,
+                figures.apply(posting.kind, posting.quantity),
+                seq + 1,
             )
-            row = cursor.fetchone()
-            if row is None:
-                _raise_refusal(cursor, ordered[index:])
-            location_id, code, on_hand, reserved, incoming, seq, recorded_at, prev, level = row
-            key = (posting.product_id, location_id)
+            if not figures.valid:
+                # Only the pair's final figures are checked in SQL: a posting that goes
+                # below zero and back within one pair is refused here.
+                raise InsufficientStock(
+                    [
+                        {
+                            "product": pair.product_id,
+                            "requested": -posting.quantity,
+                            "available": before,
+                        }
+                    ]
+                )
             fields = {
-                "product_id": posting.product_id,
+                "product_id": pair.product_id,
                 "location_id": location_id,
                 "kind": posting.kind,
                 "quantity": posting.quantity,
                 "reason": posting.reason,
                 "seq": seq,
-                "balance_after": on_hand,
-                "reserved_after": reserved,
-                "incoming_after": incoming,
+                "balance_after": figures.on_hand,
+                "reserved_after": figures.reserved,
+                "incoming_after": figures.incoming,
                 "recorded_at": recorded_at,
                 "actor_id": actor_id,
                 "reference": posting.reference,
                 "note": posting.note,
                 "order_line_id": posting.order_line_id,
                 "reverses_id": posting.reverses_id,
+                "reservation_id": posting.reservation_id,
+                "transfer_id": posting.transfer_id,
+                "receipt_id": posting.receipt_id,
+                "stocktake_id": posting.stocktake_id,
                 "hash_version": CURRENT_VERSION,
             }
-            fields["hash"] = last_hash[key] = movement_hash(
-                prev_hash=last_hash.get(key, prev), **fields
-            )
+            fields["hash"] = prev = movement_hash(prev_hash=prev, **fields)
             movement = Movement(**fields)
-            # The code came with the row: rendering the movement needs no query for it.
-            movement.location = Location.from_db(None, ["id", "code"], [location_id, code])
+            movement.location = location
             movements.append(movement)
-            before = on_hand - effect.deltas(posting.quantity)[0]
-            if before > level >= on_hand:
-                crossings.append((posting.product_id, location_id, seq, on_hand, level))
-        _write(cursor, movements, last_hash, crossings)
-    return movements
-
-
-def _in_lock_order(cursor, postings: Sequence[Posting]) -> list[Posting]:
-    """The postings sorted by (product id, location id). At the default location only,
-    that is product-id order and costs no statement; with named locations, those are
-    locked and checked first, and the missing balance rows opened."""
-    default_id = _prepare_named(cursor, {(p.product_id, p.location_id) for p in postings})
-    if default_id is None:
-        return sorted(postings, key=lambda p: p.product_id)
-    return sorted(postings, key=lambda p: (p.product_id, p.location_id or default_id))
+            if before > level >= figures.on_hand:
+                crossings.append((pair.product_id, location_id, seq, figures.on_hand, level))
+        last_hash[(pair.product_id, location_id)] = prev
+    return movements, last_hash, crossings
 
 
 def _prepare_named(cursor, pairs: set[tuple[int, int | None]]) -> int | None:
@@ -224,12 +323,10 @@ def _prepare_named(cursor, pairs: set[tuple[int, int | None]]) -> int | None:
     for location_id in named:
         if location_id not in active:
             raise UnknownLocation(location=str(location_id))
-    # An id past bigint names no product (its UPDATE then finds no row: ProductNotFound);
-    # the array of ids to open could not hold it.
     to_open = sorted(
         (product_id, location_id)
         for product_id, location_id in pairs
-        if location_id not in (None, default_id) and 0 < product_id <= MAX_ID
+        if location_id not in (None, default_id)
     )
     if to_open:
         cursor.execute(_OPEN_BALANCES, [[k[0] for k in to_open], [k[1] for k in to_open]])
@@ -238,73 +335,57 @@ def _prepare_named(cursor, pairs: set[tuple[int, int | None]]) -> int | None:
 
 def _write(cursor, movements, last_hash, crossings) -> None:
     """Insert the movements, store each chain's newest hash and write the alerts: one
-    statement, so a posting of n lines costs n + 1 statements."""
-    params: list = []
-    for movement in movements:
-        params.extend(getattr(movement, column) for column in _MOVEMENT_COLUMNS)
-    sql = [
-        f"WITH m AS (INSERT INTO ledger_movement ({', '.join(_MOVEMENT_COLUMNS)}) VALUES ",
-        ", ".join([_MOVEMENT_ROW] * len(movements)),
-        " RETURNING id, product_id, location_id, seq), h AS (UPDATE ledger_stockbalance AS b"
-        " SET last_hash = v.hash FROM (VALUES ",
-        ", ".join(["(%s::bigint, %s::bigint, %s::varchar)"] * len(last_hash)),
-        ") AS v(product_id, location_id, hash)"
-        " WHERE b.product_id = v.product_id AND b.location_id = v.location_id)",
-    ]
-    for (product_id, location_id), digest in last_hash.items():
-        params.extend((product_id, location_id, digest))
+    statement of column arrays, whatever the number of movements."""
+    params: list = [[getattr(m, name) for m in movements] for name, _ in _MOVEMENT_COLUMNS]
+    params.append([key[0] for key in last_hash])
+    params.append([key[1] for key in last_hash])
+    params.append(list(last_hash.values()))
     if crossings:
-        sql.append(
-            ", a AS (INSERT INTO ledger_stockalert (product_id, movement_id, on_hand,"
-            " reorder_level, created_at, attempts, last_error)"
-            " SELECT m.product_id, m.id, c.on_hand, c.reorder_level, clock_timestamp(), 0, ''"
-            " FROM m JOIN (VALUES "
-            + ", ".join(
-                ["(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::integer)"] * len(crossings)
-            )
-            + ") AS c(product_id, location_id, seq, on_hand, reorder_level)"
-            " ON c.product_id = m.product_id AND c.location_id = m.location_id"
-            " AND c.seq = m.seq)"
-        )
-        for crossing in crossings:
-            params.extend(crossing)
-    sql.append(" SELECT id FROM m ORDER BY product_id, location_id, seq")
-    cursor.execute("".join(sql), params)
-    for movement, (movement_id,) in zip(movements, cursor.fetchall(), strict=True):
-        movement.id = movement.pk = movement_id
+        params.extend([list(column) for column in zip(*crossings, strict=True)])
+    cursor.execute(_WRITE[bool(crossings)], params)
+    ids = {(product, location, seq): pk for pk, product, location, seq in cursor.fetchall()}
+    for movement in movements:
+        movement.id = movement.pk = ids[(movement.product_id, movement.location_id, movement.seq)]
         movement._state.adding = False
 
 
-_AVAILABLE = """
-SELECT b.product_id, b.location_id, l.is_default, b.on_hand - b.reserved
-  FROM ledger_stockbalance AS b
-  JOIN ledger_location AS l ON l.id = b.location_id
- WHERE b.product_id = ANY(%s) AND (l.is_default OR b.location_id = ANY(%s))
+_FIGURES = f"""
+SELECT v.product_id, v.location_id, b.on_hand, b.reserved, b.incoming, b.version
+  FROM {_PAIRS} AS v(product_id, location_id)
+  JOIN ledger_stockbalance AS b
+    ON b.product_id = v.product_id AND b.location_id = COALESCE(v.location_id, {_DEFAULT})
 """
 
 
-def _raise_refusal(cursor, remaining: Sequence[Posting]):
-    """The conditional UPDATE of remaining[0] matched no row: say why, with one read."""
-    product_ids = sorted({p.product_id for p in remaining})
-    named = sorted({p.location_id for p in remaining if p.location_id is not None})
-    cursor.execute(_AVAILABLE, [product_ids, named])
-    available: dict[tuple[int, int | None], int] = {}
-    for product_id, location_id, is_default, units in cursor.fetchall():
-        available[(product_id, location_id)] = units
-        if is_default:
-            available[(product_id, None)] = units
-
-    def units(posting: Posting) -> int:
-        return available.get((posting.product_id, posting.location_id), 0)
-
-    first = remaining[0]
-    if (first.product_id, first.location_id) not in available:
-        raise ProductNotFound(product=first.product_id)
-    short = [
-        {"product": p.product_id, "requested": -p.quantity, "available": units(p)}
-        for index, p in enumerate(remaining)
-        if index == 0 or (p.quantity < 0 and units(p) + p.quantity < 0)
-    ]
+def _raise_refusal(cursor, refused: list[_Pair]):
+    """The conditional UPDATE left the ``refused`` pairs alone: say why, with one read.
+    An unknown product first, then a version mismatch, then every short line."""
+    cursor.execute(
+        _FIGURES, [[pair.product_id for pair in refused], [pair.location_id for pair in refused]]
+    )
+    found = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
+    for pair in refused:
+        if (pair.product_id, pair.location_id) not in found:
+            raise ProductNotFound(product=pair.product_id)
+    for pair in refused:
+        on_hand, reserved, incoming, version = found[(pair.product_id, pair.location_id)]
+        if pair.expected_version is not None and pair.expected_version != version:
+            raise VersionMismatch(
+                product=pair.product_id,
+                version=version,
+                on_hand=on_hand,
+                reserved=reserved,
+                available=on_hand - reserved,
+                incoming=incoming,
+            )
+    short = []
+    for pair in refused:
+        on_hand, reserved, _, _ = found[(pair.product_id, pair.location_id)]
+        # The units of available stock the postings would take.
+        requested = pair.deltas[1] - pair.deltas[0]
+        short.append(
+            {"product": pair.product_id, "requested": requested, "available": on_hand - reserved}
+        )
     raise InsufficientStock(short)
 
 
@@ -317,6 +398,8 @@ def balance_lock(*, product_id: int, location_id: int | None) -> Figures:
     caller's transaction. Raises ProductNotFound, UnknownLocation.
     """
     assert connection.in_atomic_block, "balance_lock needs the caller's transaction"
+    if not 0 < product_id <= MAX_ID:
+        raise ProductNotFound(product=product_id)
     with connection.cursor() as cursor:
         if location_id is None:
             cursor.execute(_LOCK_DEFAULT_BALANCE, [product_id])

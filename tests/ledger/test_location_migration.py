@@ -203,7 +203,7 @@ def test_an_existing_ledger_moves_to_the_default_location_and_still_verifies(
         StockBalance.objects.values_list("product_id", "location_id", "on_hand", "version")
     ) == [(bolts.id, main.id, 5, 3), (nuts.id, main.id, 4, 1), (idle.id, main.id, 0, 0)]
 
-    # New movements continue the default location's chain (version 2 after version 1) and
+    # New movements continue the default location's chain (the current version after 1) and
     # start their own chain elsewhere.
     store = location_create(code="STORE-2", name="Shop")
     after = stock_restock(product_id=bolts.id, quantity=1, actor_id=None)
@@ -211,7 +211,7 @@ def test_an_existing_ledger_moves_to_the_default_location_and_still_verifies(
     stock_adjust(
         product_id=bolts.id, quantity=-1, reason="lost", actor_id=None, location_id=store.id
     )
-    assert (after.seq, after.balance_after, after.hash_version) == (4, 6, 2)
+    assert (after.seq, after.balance_after, after.hash_version) == (4, 6, hashing.CURRENT_VERSION)
     assert (elsewhere.seq, elsewhere.balance_after, elsewhere.location_id) == (1, 6, store.id)
     assert ledger_verify().ok
     assert balances_rebuild(dry_run=True) == []

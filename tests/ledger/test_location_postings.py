@@ -242,9 +242,11 @@ def test_multi_location_postings_lock_in_product_then_location_order(store):
     order = [(m.product_id, m.location_id) for m in movements]
     expected = sorted((p.id, loc or main.id) for p, loc in lines)
     assert order == expected
-    updates = [sql for sql, _ in recorder.statements if sql.startswith("UPDATE")]
-    assert len(updates) == 5
-    assert recorder.kinds() == ["SELECT", "INSERT"] + ["UPDATE"] * 5 + ["WITH"]
+    # Lock the locations, open the rows, lock the five rows in (product, location) order
+    # in one statement, one UPDATE for all five, one INSERT statement.
+    assert recorder.kinds() == ["SELECT", "INSERT", "SELECT", "UPDATE", "WITH"]
+    lock = [sql for sql, _ in recorder.statements if sql.startswith("SELECT")][1]
+    assert "ORDER BY b.product_id, b.location_id" in lock and "FOR UPDATE" in lock
     assert_ledger_consistent()
 
 

@@ -1,6 +1,7 @@
 """Invariants 4 and 5 (docs/design.md): a posting is a conditional UPDATE ... RETURNING of the
-balance, with no SELECT before it, then one INSERT statement; multi-product postings
-lock the balances in product-id order."""
+balances that adds deltas (the count is never read to be written back), then one INSERT
+statement; several balance rows are first locked in product-id order by one statement,
+so any posting costs a constant number of statements."""
 
 import pytest
 from django.db import connection, transaction
@@ -39,7 +40,8 @@ def test_a_restock_is_one_conditional_update_then_one_insert():
         s for s in recorder.statements if not s[0].startswith(("SAVEPOINT", "RELEASE"))
     ]
     # The condition: available units (on hand minus reserved) stay at or above zero.
-    assert "b.on_hand + %s >= b.reserved" in update[0] and "RETURNING" in update[0]
+    assert "b.on_hand + v.d_on_hand >= b.reserved + v.d_reserved" in update[0]
+    assert "SET on_hand = b.on_hand + v.d_on_hand" in update[0] and "RETURNING" in update[0]
     assert insert[0].startswith("WITH m AS (INSERT INTO ledger_movement")
 
 
@@ -55,8 +57,22 @@ def test_a_multi_product_posting_locks_in_product_id_order():
             ],
             actor_id=None,
         )
-    updates = [params for sql, params in recorder.statements if sql.startswith("UPDATE")]
-    locked = [params[1] for params in updates]
-    assert locked == sorted(p.id for p in products)
-    assert recorder.kinds() == ["UPDATE"] * 4 + ["WITH"]
-    assert [m.product_id for m in movements] == locked
+    assert recorder.kinds() == ["SELECT", "UPDATE", "WITH"]
+    lock, params = next(s for s in recorder.statements if s[0].startswith("SELECT"))
+    assert "ORDER BY b.product_id, b.location_id" in lock and "FOR UPDATE OF b" in lock
+    assert params[0] == sorted(p.id for p in products)
+    assert [m.product_id for m in movements] == sorted(p.id for p in products)
+
+
+def test_a_posting_of_many_lines_costs_the_statements_of_two():
+    products = [ProductFactory(stock=10) for _ in range(60)]
+    recorder = Recorder()
+    with connection.execute_wrapper(recorder), transaction.atomic():
+        movements_post(
+            postings=[
+                Posting(product_id=p.id, kind=MovementKind.CONSUMPTION, quantity=-1)
+                for p in products
+            ],
+            actor_id=None,
+        )
+    assert recorder.kinds() == ["SELECT", "UPDATE", "WITH"]
