@@ -7,7 +7,17 @@ from django.db import connection
 from django.utils.functional import cached_property
 
 from ledger import product_admin  # noqa: F401  (the product page with its stock)
-from ledger.models import Location, Movement, StockAlert
+from ledger.models import (
+    Location,
+    Movement,
+    Receipt,
+    Reservation,
+    ReservationLine,
+    StockAlert,
+    Stocktake,
+    Transfer,
+    TransferLine,
+)
 
 
 class EstimatedCountPaginator(Paginator):
@@ -94,3 +104,62 @@ class StockAlertAdmin(ReadOnlyAdmin):
     list_filter = ("created_at", "sent_at")
     search_fields = ("product__sku", "product__name")
     list_select_related = ("product",)
+
+
+class ReservationLineInline(admin.TabularInline):
+    model = ReservationLine
+    fields = ("product", "quantity", "committed")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdmin):
+    """Reservations are held, committed and released through the API; here they are
+    read, with their lines."""
+
+    list_display = ("id", "customer", "location", "status", "expires_at", "reference")
+    list_filter = ("status", "expires_at")
+    search_fields = ("reference", "customer__username")
+    list_select_related = ("customer", "location")
+    inlines = (ReservationLineInline,)
+
+
+class TransferLineInline(admin.TabularInline):
+    model = TransferLine
+    fields = ("product", "quantity", "received", "cancelled")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = ("id", "from_location", "to_location", "status", "created_at", "reference")
+    list_filter = ("status", "created_at")
+    search_fields = ("reference",)
+    list_select_related = ("from_location", "to_location")
+    inlines = (TransferLineInline,)
+
+
+@admin.register(Receipt)
+class ReceiptAdmin(ReadOnlyAdmin):
+    list_display = ("id", "location", "reference", "line_count", "units", "created_at")
+    list_filter = ("created_at",)
+    search_fields = ("reference",)
+    list_select_related = ("location",)
+
+
+@admin.register(Stocktake)
+class StocktakeAdmin(ReadOnlyAdmin):
+    list_display = ("id", "location", "counted_at", "line_count", "adjusted", "created_at")
+    list_filter = ("counted_at",)
+    search_fields = ("reference",)
+    list_select_related = ("location",)

@@ -75,3 +75,8 @@ class VersionMismatch(PreconditionFailed):
         "available": 8,
         "incoming": 0,
     }
+
+
+class InvalidIfMatch(InvalidInput):
+    code = "invalid_if_match"
+    detail = 'If-Match must be one ETag as a balance read gives it (e.g. "42"), or *.'

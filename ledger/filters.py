@@ -35,6 +35,10 @@ class MovementFilter(django_filters.FilterSet):
     actor = IdFilter(field_name="actor_id")
     reference = django_filters.CharFilter()
     order = IdFilter(field_name="order_line__order_id")
+    reservation = IdFilter(field_name="reservation_id")
+    transfer = IdFilter(field_name="transfer_id")
+    receipt = IdFilter(field_name="receipt_id")
+    stocktake = IdFilter(field_name="stocktake_id")
     since = UtcIsoDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
     until = UtcIsoDateTimeFilter(field_name="recorded_at", lookup_expr="lte")
 
@@ -48,6 +52,10 @@ class MovementFilter(django_filters.FilterSet):
             "actor",
             "reference",
             "order",
+            "reservation",
+            "transfer",
+            "receipt",
+            "stocktake",
             "since",
             "until",
         )

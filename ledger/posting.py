@@ -389,13 +389,16 @@ def _raise_refusal(cursor, refused: list[_Pair]):
     raise InsufficientStock(short)
 
 
-def balance_lock(*, product_id: int, location_id: int | None) -> Figures:
+def balance_lock(
+    *, product_id: int, location_id: int | None, expected_version: int | None = None
+) -> Figures:
     """Lock the balance row of (product, location) (None: the default location) and
     return its figures, for a write that must read before it posts (a stocktake).
 
     Locks, as movements_post would: a named location (FOR KEY SHARE), then the row
     (FOR UPDATE; a named location's row is opened first if missing). Must run inside the
-    caller's transaction. Raises ProductNotFound, UnknownLocation.
+    caller's transaction. Raises ProductNotFound, UnknownLocation, VersionMismatch if
+    expected_version is given and the row is at another version.
     """
     assert connection.in_atomic_block, "balance_lock needs the caller's transaction"
     if not 0 < product_id <= MAX_ID:
@@ -409,18 +412,29 @@ def balance_lock(*, product_id: int, location_id: int | None) -> Figures:
         row = cursor.fetchone()
     if row is None:
         raise ProductNotFound(product=product_id)
-    return Figures(*row)
+    *figures, version = row
+    if expected_version is not None and expected_version != version:
+        on_hand, reserved, incoming = figures
+        raise VersionMismatch(
+            product=product_id,
+            version=version,
+            on_hand=on_hand,
+            reserved=reserved,
+            available=on_hand - reserved,
+            incoming=incoming,
+        )
+    return Figures(*figures)
 
 
 _LOCK_DEFAULT_BALANCE = """
-SELECT b.on_hand, b.reserved, b.incoming
+SELECT b.on_hand, b.reserved, b.incoming, b.version
   FROM ledger_stockbalance AS b
   JOIN ledger_location AS l ON l.id = b.location_id AND l.is_default
  WHERE b.product_id = %s
    FOR UPDATE OF b
 """
 _LOCK_BALANCE = """
-SELECT on_hand, reserved, incoming FROM ledger_stockbalance
+SELECT on_hand, reserved, incoming, version FROM ledger_stockbalance
  WHERE product_id = %s AND location_id = %s
    FOR UPDATE
 """

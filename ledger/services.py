@@ -23,11 +23,13 @@ def stock_restock(
     reference: str = "",
     note: str = "",
     location_id: int | None = None,
+    expected_version: int | None = None,
 ) -> Movement:
     """Post goods received at a location (None: the default one). Locks the
     (product, location) balance row.
 
-    Raises InvalidQuantity unless quantity > 0, ProductNotFound, UnknownLocation.
+    Raises InvalidQuantity unless quantity > 0, ProductNotFound, UnknownLocation,
+    VersionMismatch if expected_version is given and the balance is at another.
     """
     if quantity <= 0:
         raise InvalidQuantity("A restock adds at least one unit.")
@@ -38,6 +40,7 @@ def stock_restock(
         reference=reference,
         note=note,
         location_id=location_id,
+        expected_version=expected_version,
     )
     return movements_post(postings=[posting], actor_id=actor_id)[0]
 
@@ -52,12 +55,14 @@ def stock_adjust(
     reference: str = "",
     note: str = "",
     location_id: int | None = None,
+    expected_version: int | None = None,
 ) -> Movement:
     """Post a signed correction (damage, loss, found units...) at a location (None: the
     default one). Locks the (product, location) balance row.
 
     Raises InvalidQuantity for 0 or an unknown reason, InsufficientStock if available
-    units would go below zero, ProductNotFound, UnknownLocation.
+    units would go below zero, ProductNotFound, UnknownLocation, VersionMismatch if
+    expected_version is given and the balance is at another.
     """
     if quantity == 0:
         raise InvalidQuantity("An adjustment changes stock by at least one unit.")
@@ -71,6 +76,7 @@ def stock_adjust(
         reference=reference,
         note=note,
         location_id=location_id,
+        expected_version=expected_version,
     )
     return movements_post(postings=[posting], actor_id=actor_id)[0]
 
@@ -83,6 +89,7 @@ def stock_take(
     actor_id: int | None,
     note: str = "",
     location_id: int | None = None,
+    expected_version: int | None = None,
 ) -> Movement | None:
     """Record a physical count at a location (None: the default one): post one
     adjustment of counted minus on-hand, or nothing when they agree.
@@ -90,11 +97,15 @@ def stock_take(
     Locks the (product, location) balance row (ledger.posting.balance_lock) before
     reading on-hand, so the difference cannot be overtaken by a concurrent posting.
     Raises InvalidQuantity for a negative count, InsufficientStock if the count is below
-    the units reserved there, ProductNotFound, UnknownLocation.
+    the units reserved there, ProductNotFound, UnknownLocation, VersionMismatch if
+    expected_version is given and the balance is at another (even when the count
+    matches).
     """
     if counted < 0:
         raise InvalidQuantity("A count cannot be negative.")
-    figures = balance_lock(product_id=product_id, location_id=location_id)
+    figures = balance_lock(
+        product_id=product_id, location_id=location_id, expected_version=expected_version
+    )
     difference = counted - figures.on_hand
     if difference == 0:
         return None

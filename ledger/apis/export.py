@@ -39,6 +39,12 @@ EXPORT_COLUMNS = (
     "note",
     # Columns added later go last, so that readers of the earlier layout keep working.
     "location",
+    "reserved_after",
+    "incoming_after",
+    "reservation",
+    "transfer",
+    "receipt",
+    "stocktake",
 )
 
 
@@ -99,6 +105,12 @@ class MovementExportApi(APIView):
                         m.reverses_id or "",
                         m.note,
                         m.location.code,
+                        m.reserved_after,
+                        m.incoming_after,
+                        m.reservation_id or "",
+                        m.transfer_id or "",
+                        m.receipt_id or "",
+                        m.stocktake_id or "",
                     )
                 )
 

@@ -1,7 +1,7 @@
 """Auditors' reads: movement history (cursor pages), one movement, a balance now or as
 of a past instant."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,6 +11,7 @@ from catalog.exceptions import ProductNotFound
 from core.apis import ListApi
 from core.pagination import CursorPagination
 from core.schema import raises
+from ledger.apis.conditional import with_etag
 from ledger.apis.locations import LocationField
 from ledger.apis.output import MovementListOutput, render_movement_row
 from ledger.exceptions import MovementNotFound, UnknownLocation
@@ -85,15 +86,27 @@ class BalanceApi(APIView):
 
     @extend_schema(
         parameters=[BalanceQuery],
-        responses={200: BalanceOutput, **raises(ProductNotFound, UnknownLocation)},
+        responses={
+            200: OpenApiResponse(
+                BalanceOutput,
+                description=(
+                    "With `location` and no `as_of`: an `ETag` header, the version of the"
+                    " product's balance there, for `If-Match` on the stock writes."
+                ),
+            ),
+            **raises(ProductNotFound, UnknownLocation),
+        },
     )
     def get(self, request, product_id: int):
         query = self.BalanceQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         as_of = query.validated_data.get("as_of")
         location = location_for_reads(location=query.validated_data.get("location"))
-        if as_of is None:
-            balance = balance_current(product_id=product_id, location=location)
-        else:
+        if as_of is not None:
             balance = balance_as_of(product_id=product_id, as_of=as_of, location=location)
-        return Response(self.BalanceOutput(balance).data)
+            return Response(self.BalanceOutput(balance).data)
+        balance = balance_current(product_id=product_id, location=location)
+        response = Response(self.BalanceOutput(balance).data)
+        if location is not None:
+            with_etag(response, balance.seq)
+        return response

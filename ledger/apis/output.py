@@ -20,6 +20,20 @@ class MovementOutput(serializers.Serializer):
     order_line = serializers.IntegerField(source="order_line_id", allow_null=True)
     reverses = serializers.IntegerField(source="reverses_id", allow_null=True)
     location = serializers.CharField(source="location.code", help_text="The location's code.")
+    reserved_after = serializers.IntegerField(help_text="Units reserved here right after.")
+    incoming_after = serializers.IntegerField(help_text="Units on their way here right after.")
+    reservation = serializers.IntegerField(
+        source="reservation_id", allow_null=True, help_text="The reservation it holds or resolves."
+    )
+    transfer = serializers.IntegerField(
+        source="transfer_id", allow_null=True, help_text="The transfer it is a leg of."
+    )
+    receipt = serializers.IntegerField(
+        source="receipt_id", allow_null=True, help_text="The delivery it received."
+    )
+    stocktake = serializers.IntegerField(
+        source="stocktake_id", allow_null=True, help_text="The count it corrects to."
+    )
 
 
 class MovementListOutput(MovementOutput):

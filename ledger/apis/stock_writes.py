@@ -10,9 +10,10 @@ from catalog.exceptions import ProductNotFound
 from core.fields import NonZeroIntegerField
 from core.idempotency import IDEMPOTENCY_HEADER, idempotent
 from core.schema import raises
+from ledger.apis.conditional import IF_MATCH_HEADER, expected_version, with_etag
 from ledger.apis.locations import LocationField
 from ledger.apis.output import MovementOutput, render_movement
-from ledger.exceptions import InsufficientStock, UnknownLocation
+from ledger.exceptions import InsufficientStock, InvalidIfMatch, UnknownLocation, VersionMismatch
 from ledger.models import AdjustmentReason
 from ledger.selectors import location_for_writes
 from ledger.services import stock_adjust, stock_restock, stock_take
@@ -22,14 +23,19 @@ class _StockWriteApi(APIView):
     permission_classes = (IsWarehouse,)
 
     def created(self, movement) -> Response:
-        return Response(render_movement(movement), status=status.HTTP_201_CREATED)
+        # The balance's new version: a client can post again with it in If-Match.
+        return with_etag(
+            Response(render_movement(movement), status=status.HTTP_201_CREATED), movement.seq
+        )
 
     @staticmethod
-    def arguments(data: serializers.Serializer) -> dict:
+    def arguments(request, data: serializers.Serializer) -> dict:
         """The service's arguments: the validated input, with the location named by code
-        or id turned into the id to post at (UnknownLocation if missing or archived)."""
+        or id turned into the id to post at (UnknownLocation if missing or archived),
+        and the version If-Match asks for (InvalidIfMatch if malformed)."""
         arguments = dict(data.validated_data)
         arguments["location_id"] = location_for_writes(location=arguments.pop("location", None))
+        arguments["expected_version"] = expected_version(request)
         return arguments
 
 
@@ -44,8 +50,11 @@ class RestockApi(_StockWriteApi):
 
     @extend_schema(
         request=RestockInput,
-        responses={201: MovementOutput, **raises(ProductNotFound, UnknownLocation)},
-        parameters=[IDEMPOTENCY_HEADER],
+        responses={
+            201: MovementOutput,
+            **raises(ProductNotFound, UnknownLocation, VersionMismatch, InvalidIfMatch),
+        },
+        parameters=[IDEMPOTENCY_HEADER, IF_MATCH_HEADER],
         examples=[
             OpenApiExample(
                 "Goods received",
@@ -59,7 +68,9 @@ class RestockApi(_StockWriteApi):
         data = self.RestockInput(data=request.data)
         data.is_valid(raise_exception=True)
         return self.created(
-            stock_restock(product_id=product_id, actor_id=request.user.id, **self.arguments(data))
+            stock_restock(
+                product_id=product_id, actor_id=request.user.id, **self.arguments(request, data)
+            )
         )
 
 
@@ -84,9 +95,11 @@ class AdjustmentApi(_StockWriteApi):
         request=AdjustmentInput,
         responses={
             201: MovementOutput,
-            **raises(ProductNotFound, InsufficientStock, UnknownLocation),
+            **raises(
+                ProductNotFound, InsufficientStock, UnknownLocation, VersionMismatch, InvalidIfMatch
+            ),
         },
-        parameters=[IDEMPOTENCY_HEADER],
+        parameters=[IDEMPOTENCY_HEADER, IF_MATCH_HEADER],
         examples=[
             OpenApiExample(
                 "Damaged in the warehouse",
@@ -100,7 +113,9 @@ class AdjustmentApi(_StockWriteApi):
         data = self.AdjustmentInput(data=request.data)
         data.is_valid(raise_exception=True)
         return self.created(
-            stock_adjust(product_id=product_id, actor_id=request.user.id, **self.arguments(data))
+            stock_adjust(
+                product_id=product_id, actor_id=request.user.id, **self.arguments(request, data)
+            )
         )
 
 
@@ -119,9 +134,11 @@ class StocktakeApi(_StockWriteApi):
         responses={
             201: MovementOutput,
             200: StocktakeUnchanged,
-            **raises(ProductNotFound, InsufficientStock, UnknownLocation),
+            **raises(
+                ProductNotFound, InsufficientStock, UnknownLocation, VersionMismatch, InvalidIfMatch
+            ),
         },
-        parameters=[IDEMPOTENCY_HEADER],
+        parameters=[IDEMPOTENCY_HEADER, IF_MATCH_HEADER],
         examples=[
             OpenApiExample(
                 "A shelf count",
@@ -135,7 +152,7 @@ class StocktakeApi(_StockWriteApi):
         data = self.StocktakeInput(data=request.data)
         data.is_valid(raise_exception=True)
         movement = stock_take(
-            product_id=product_id, actor_id=request.user.id, **self.arguments(data)
+            product_id=product_id, actor_id=request.user.id, **self.arguments(request, data)
         )
         if movement is None:
             return Response(

@@ -5,7 +5,6 @@ import django.db.models.expressions
 from django.conf import settings
 from django.db import migrations, models
 
-
 # Only a ledger with no movement of this migration's kinds or hash version goes back.
 BACKWARD = """
 DO $$

@@ -203,7 +203,16 @@ def test_history_and_export_filter_and_show_the_location(auditor, store):
     response = auditor.get("/api/v1/movements/export.csv?location=STORE-2")
     text = b"".join(response.streaming_content).decode()
     header = text.splitlines()[0].split(",")
-    assert header[-1] == "location"  # a new column goes last: older readers keep working
+    # New columns go last: readers of an older layout keep working.
+    assert header[15:] == [
+        "location",
+        "reserved_after",
+        "incoming_after",
+        "reservation",
+        "transfer",
+        "receipt",
+        "stocktake",
+    ]
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [(row["sku"], row["quantity"], row["location"]) for row in rows] == [
         ("LOC-1", "5", "STORE-2")

@@ -21,6 +21,12 @@ MOVEMENT_FIELDS = {
     "order_line",
     "reverses",
     "location",
+    "reserved_after",
+    "incoming_after",
+    "reservation",
+    "transfer",
+    "receipt",
+    "stocktake",
 }
 
 
