@@ -1,20 +1,50 @@
 """An independent check of the ledger invariants (docs/design.md, "The ledger"), in SQL,
-so tests do not rely only on the code they test. Everything is per (product, location)."""
+so tests do not rely only on the code they test. Everything is per (product, location).
+
+The effect of each kind of movement on the three figures is written out here again, on
+purpose, rather than taken from ledger.fold: a mistake there must show up here."""
 
 from django.db import connection
+
+# kind -> (on_hand, reserved, incoming) coefficients of the signed quantity.
+_EFFECTS = {
+    "restock": (1, 0, 0),
+    "consumption": (1, 0, 0),
+    "adjustment": (1, 0, 0),
+    "reversal": (1, 0, 0),
+    "hold": (0, 1, 0),
+    "commit": (1, 1, 0),
+    "release": (0, 1, 0),
+    "expiry": (0, 1, 0),
+    "transfer_out": (1, 0, 0),
+    "in_transit": (0, 0, 1),
+    "transfer_in": (1, 0, -1),
+    "transit_cancel": (0, 0, 1),
+    "transfer_return": (1, 0, 0),
+}
+
+
+def _delta(index: int) -> str:
+    cases = " ".join(f"WHEN '{kind}' THEN {c[index]}" for kind, c in _EFFECTS.items())
+    return f"(CASE m.kind {cases} END * m.quantity)"
+
+
+_ON_HAND, _RESERVED, _INCOMING = _delta(0), _delta(1), _delta(2)
 
 
 def assert_ledger_consistent() -> None:
     with connection.cursor() as cursor:
-        # 3. on_hand = sum of quantities, version = number of movements (every kind of
-        # movement today moves units on or off the shelf; nothing reserved or incoming).
-        cursor.execute("""
-            SELECT b.product_id, b.location_id, b.on_hand, b.version,
-                   COALESCE(SUM(m.quantity), 0), COUNT(m.id)
-              FROM ledger_stockbalance b
+        cursor.execute("SELECT DISTINCT kind FROM ledger_movement")
+        unknown = {kind for (kind,) in cursor.fetchall()} - set(_EFFECTS)
+        assert not unknown, f"kinds the oracle does not know: {unknown}"
+        # 3. each figure = the fold of its movements, version = number of movements.
+        cursor.execute(f"""
+            SELECT b.product_id, b.location_id FROM ledger_stockbalance b
               LEFT JOIN ledger_movement m USING (product_id, location_id)
-          GROUP BY b.product_id, b.location_id, b.on_hand, b.version
-            HAVING b.on_hand <> COALESCE(SUM(m.quantity), 0) OR b.version <> COUNT(m.id)
+          GROUP BY b.product_id, b.location_id, b.on_hand, b.reserved, b.incoming, b.version
+            HAVING (b.on_hand, b.reserved, b.incoming, b.version) IS DISTINCT FROM (
+                       COALESCE(SUM({_ON_HAND}), 0), COALESCE(SUM({_RESERVED}), 0),
+                       COALESCE(SUM({_INCOMING}), 0), COUNT(m.id))
         """)
         assert cursor.fetchall() == [], "balance rows disagree with their movements"
         cursor.execute("""
@@ -24,21 +54,26 @@ def assert_ledger_consistent() -> None:
         assert cursor.fetchall() == [], "movements without a balance row"
         cursor.execute("""
             SELECT id FROM ledger_stockbalance
-             WHERE reserved <> 0 OR incoming <> 0 OR on_hand < reserved
+             WHERE on_hand < reserved OR reserved < 0 OR incoming < 0
         """)
-        assert cursor.fetchall() == [], "reserved or incoming without a movement for them"
-        # seq is gapless 1..n and balance_after is the running sum, never negative.
-        cursor.execute("""
+        assert cursor.fetchall() == [], "a balance holds more reserved than on hand"
+        # seq is gapless 1..n and each *_after figure is the running fold, valid.
+        cursor.execute(f"""
             SELECT product_id, location_id, seq FROM (
-                SELECT product_id, location_id, seq, balance_after,
+                SELECT m.product_id, m.location_id, m.seq, m.balance_after, m.reserved_after,
+                       m.incoming_after,
                        ROW_NUMBER() OVER w AS expected_seq,
-                       SUM(quantity) OVER w AS running
-                  FROM ledger_movement
-                WINDOW w AS (PARTITION BY product_id, location_id ORDER BY seq)
+                       SUM({_ON_HAND}) OVER w AS on_hand,
+                       SUM({_RESERVED}) OVER w AS reserved,
+                       SUM({_INCOMING}) OVER w AS incoming
+                  FROM ledger_movement m
+                WINDOW w AS (PARTITION BY m.product_id, m.location_id ORDER BY m.seq)
             ) t
-             WHERE seq <> expected_seq OR balance_after <> running OR balance_after < 0
+             WHERE seq <> expected_seq OR balance_after <> on_hand
+                OR reserved_after <> reserved OR incoming_after <> incoming
+                OR balance_after < reserved_after OR reserved_after < 0 OR incoming_after < 0
         """)
-        assert cursor.fetchall() == [], "seq or running balance broken"
+        assert cursor.fetchall() == [], "seq or running figures broken"
         # recorded_at never goes backwards within a (product, location).
         cursor.execute("""
             SELECT product_id, location_id, seq FROM (
@@ -50,3 +85,30 @@ def assert_ledger_consistent() -> None:
             ) t WHERE recorded_at < prev
         """)
         assert cursor.fetchall() == [], "recorded_at went backwards"
+        # A reservation's movements all change its reserved units: once it is resolved
+        # they sum to zero, while it is held to the units of its lines.
+        cursor.execute("""
+            SELECT r.id FROM ledger_reservation r
+              JOIN ledger_movement m ON m.reservation_id = r.id
+          GROUP BY r.id, r.status
+            HAVING SUM(m.quantity) <> CASE WHEN r.status = 'held' THEN
+                       (SELECT SUM(quantity) FROM ledger_reservationline
+                         WHERE reservation_id = r.id)
+                   ELSE 0 END
+        """)
+        assert cursor.fetchall() == [], "a reservation holds other units than its lines"
+        # A transfer announces at its destination what it takes from its origin, returns
+        # to its origin what it stops expecting, and receives at most what is in transit.
+        cursor.execute("""
+            SELECT t.id FROM ledger_transfer t
+              JOIN ledger_movement m ON m.transfer_id = t.id
+          GROUP BY t.id
+            HAVING SUM(CASE m.kind WHEN 'transfer_out' THEN -m.quantity
+                                   WHEN 'in_transit' THEN -m.quantity ELSE 0 END) <> 0
+                OR SUM(CASE m.kind WHEN 'transfer_return' THEN m.quantity
+                                   WHEN 'transit_cancel' THEN m.quantity ELSE 0 END) <> 0
+                OR SUM(CASE m.kind WHEN 'in_transit' THEN m.quantity
+                                   WHEN 'transit_cancel' THEN m.quantity
+                                   WHEN 'transfer_in' THEN -m.quantity ELSE 0 END) < 0
+        """)
+        assert cursor.fetchall() == [], "a transfer's legs do not add up"
