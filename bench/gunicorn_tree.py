@@ -1,8 +1,9 @@
 """gunicorn settings for a tree the HTTP benchmark compares (bench/http_baseline.py):
 that tree's own config/gunicorn.py (which reads its bind and workers from BIND_HOST,
 PORT and WEB_CONCURRENCY), without the access log, as the single-tree benchmark runs,
-and a hook that writes the file each worker imported ledger.posting from to
-BENCH_IMPORTED_FILE, so the benchmark can check whose code answered.
+and a hook that writes the file each worker imported ledger.posting from to a file
+named by its pid in the directory BENCH_IMPORTED_DIR, so the benchmark can check whose
+code answers.
 
 gunicorn reads this file itself: BENCH_TREE names the tree.
 """
@@ -22,5 +23,8 @@ def post_worker_init(worker):
         _tree_post_worker_init(worker)
     import ledger.posting
 
-    with open(os.environ["BENCH_IMPORTED_FILE"], "w") as handle:
+    # Written whole, then renamed: the benchmark never reads a half-written file.
+    path = os.path.join(os.environ["BENCH_IMPORTED_DIR"], str(os.getpid()))
+    with open(path + ".tmp", "w") as handle:
         handle.write(ledger.posting.__file__)
+    os.replace(path + ".tmp", path)

@@ -127,10 +127,14 @@ def run_against_baseline(args) -> None:
                     database_url=side.database_url,
                     tree_config=True,
                 )
-                _check_imported(side, side.server.imported(), "gunicorn's workers")
-            print("  Code served: ledger.posting imported from each tree's own files:")
+                imported = side.server.imported()
+                if len(imported) != args.http_workers:
+                    raise RuntimeError(f"{side.label}: {len(imported)} workers reported")
+                for path in imported:
+                    _check_imported(side, path, "a gunicorn worker")
+            print("  Code served: ledger.posting as imported by the seeding and every worker:")
             for side in sides:
-                print(f"    {side.label}: {side.server.imported()}")
+                print(f"    {side.label}: {', '.join(sorted(set(side.server.imported())))}")
             _measure(sides, args.connections, duration, rounds)
         finally:
             for side in sides:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -139,8 +140,8 @@ class Gunicorn:
     ) -> None:
         """Serve ``tree``'s code on ``database_url`` (default: this checkout on the
         benchmark database). With ``tree_config``, gunicorn takes the tree's own
-        config/gunicorn.py (bench/gunicorn_tree.py) and writes the file each worker
-        imported ledger.posting from to ``self.imported_file``."""
+        config/gunicorn.py (bench/gunicorn_tree.py) and each worker reports the file it
+        imported ledger.posting from (``imported()``)."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -155,14 +156,14 @@ class Gunicorn:
             "--backlog",
             "2048",
         ]
-        self.imported_file = None
+        self.imported_dir = None
         if tree_config:
             # The tree first on the path, whatever this checkout's editable install says.
-            self.imported_file = Path(tempfile.mkstemp(prefix="bench-imported-")[1])
+            self.imported_dir = Path(tempfile.mkdtemp(prefix="bench-imported-"))
             env |= {
                 "PYTHONPATH": str(tree),
                 "BENCH_TREE": str(tree),
-                "BENCH_IMPORTED_FILE": str(self.imported_file),
+                "BENCH_IMPORTED_DIR": str(self.imported_dir),
                 "BIND_HOST": "127.0.0.1",
                 "PORT": str(self.port),
                 "WEB_CONCURRENCY": str(workers),
@@ -175,7 +176,11 @@ class Gunicorn:
             env=env,
             start_new_session=True,
         )
-        self._wait_until_ready(workers)
+        try:
+            self._wait_until_ready(workers)
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_until_ready(self, workers: int) -> None:
         import http.client
@@ -209,15 +214,23 @@ class Gunicorn:
             total += int(fields[11]) + int(fields[12])  # utime, stime
         return total / ticks
 
-    def imported(self) -> str:
-        """The file the workers imported ledger.posting from (with ``tree_config``)."""
-        return self.imported_file.read_text().strip() if self.imported_file else ""
+    def imported(self) -> list[str]:
+        """The files the workers imported ledger.posting from, one per worker (with
+        ``tree_config``; each worker writes its own once it has loaded the app)."""
+        if self.imported_dir is None:
+            return []
+        deadline = time.monotonic() + 30
+        while True:
+            reports = [path for path in self.imported_dir.iterdir() if path.suffix != ".tmp"]
+            if len(reports) >= len(self.workers()) or time.monotonic() > deadline:
+                return [path.read_text() for path in reports]
+            time.sleep(0.1)
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
         self.process.wait(timeout=30)
-        if self.imported_file:
-            self.imported_file.unlink(missing_ok=True)
+        if self.imported_dir is not None:
+            shutil.rmtree(self.imported_dir, ignore_errors=True)
 
 
 # --- Load ------------------------------------------------------------------------------------
