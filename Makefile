@@ -61,8 +61,9 @@ pytest: install
 
 test: lint check pytest
 
+# BASELINE=<git ref>: the HTTP figures beside that commit's, measured in the same run.
 bench: install
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/run.py $(if $(BASELINE),--baseline $(BASELINE)) $(BENCH_ARGS)
 
 # The API fuzzed against its own OpenAPI schema as every role (schemathesis, on a
 # throwaway PostgreSQL with the demo data; a few minutes). FUZZ_ARGS=--help for options.

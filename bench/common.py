@@ -114,6 +114,32 @@ def bench_database(*, keep: bool = False) -> Iterator[str]:
         admin.close()
 
 
+@contextmanager
+def second_database(name: str, *, keep: bool = False) -> Iterator[str]:
+    """Create an empty database ``name`` on the benchmark database's server (inside
+    bench_database) and yield its DATABASE_URL, for another process to migrate and use;
+    drop it at the end (unless ``keep``)."""
+    from django.conf import settings
+
+    from config.database_url import database_url
+    from config.embedded_db import resolve
+
+    db = resolve(settings.DATABASES["default"])
+    if name == db["NAME"]:
+        raise SystemExit(f"{name!r} is the benchmark database itself.")
+    admin = _admin_connection(db)
+    try:
+        _drop_database(admin, name)
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield database_url({**db, "NAME": name})
+        finally:
+            if not keep:
+                _drop_database(admin, name)
+    finally:
+        admin.close()
+
+
 # --- Machine context ----------------------------------------------------------------------
 
 

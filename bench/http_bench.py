@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
-from decimal import Decimal
+from pathlib import Path
 
 from bench.common import (
     ROOT,
@@ -32,24 +34,39 @@ from bench.common import (
     psycopg_params,
     run_workers,
 )
+from bench.http_seed import CUSTOMER_COUNT, PRODUCT_COUNT
 
 NAME = "http"
 
-PRODUCT_COUNT = 1_000
-STOCK = 10_000_000  # enough that no order in the run is refused
 WARMUP_REQUESTS = 5
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--http-workers", type=int, default=4, help="gunicorn workers (4)")
     parser.add_argument("--connections", type=int, default=16, help="client connections (16)")
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also serve the git commit REF from a temporary worktree, on its own database"
+        " with the same data, and compare the two servers in interleaved rounds",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="with --baseline: rounds per scenario and side (3; 2 with --quick)",
+    )
 
 
 def run(args) -> None:
+    if args.baseline:
+        from bench.http_baseline import run_against_baseline
+
+        run_against_baseline(args)
+        return
     duration = 2.0 if args.quick else 5.0
     print_heading("HTTP")
     product_ids, customer_tokens, warehouse_token, actor_id = _set_up()
-    server = _Gunicorn(args.http_workers)
+    server = Gunicorn(args.http_workers)
     try:
         scenarios = [
             ("order, 1 line, 1 hot product", "order", product_ids[:1], customer_tokens),
@@ -63,7 +80,7 @@ def run(args) -> None:
         for label, kind, targets, tokens in scenarios:
             cpu_before = server.cpu_seconds()
             results = run_workers(
-                _client, args.connections, duration, server.port, kind, targets, tokens
+                client, args.connections, duration, server.port, kind, targets, tokens
             )
             cpu = server.cpu_seconds() - cpu_before
             rows.append((label, kind, _summarise(results, cpu)))
@@ -77,39 +94,17 @@ def run(args) -> None:
 
 
 def _set_up():
-    from django.contrib.auth import get_user_model
-    from django.db import transaction
+    from bench.http_seed import seed
 
-    from accounts.roles import Role
-    from accounts.services import token_create, user_create
-    from catalog.services import product_create
-    from ledger.services import stock_restock
-
-    started = time.monotonic()
-    with transaction.atomic():
-        warehouse = user_create(
-            username="http-warehouse", password="bench-pass-1", role=Role.WAREHOUSE
-        )
-        product_ids = []
-        for number in range(PRODUCT_COUNT):
-            product = product_create(
-                sku=f"HTTP-{number:04d}", name=f"HTTP product {number}", price=Decimal("2.50")
-            )
-            stock_restock(product_id=product.id, quantity=STOCK, actor_id=warehouse.id)
-            product_ids.append(product.id)
-        customers = [
-            get_user_model().objects.create_user(username=f"http-customer-{n}") for n in range(64)
-        ]
-        customer_tokens = [token_create(user=user)[0] for user in customers]
-        warehouse_token = token_create(user=warehouse)[0]
+    data = seed()
     print(
-        f"  Set-up: {PRODUCT_COUNT:,} products with stock, 64 customers in"
-        f" {time.monotonic() - started:.1f} s."
+        f"  Set-up: {PRODUCT_COUNT:,} products with stock, {CUSTOMER_COUNT} customers in"
+        f" {data['seconds']:.1f} s."
     )
-    return product_ids, customer_tokens, warehouse_token, warehouse.id
+    return data["product_ids"], data["customer_tokens"], data["warehouse_token"], data["actor_id"]
 
 
-def _database_url() -> str:
+def bench_database_url() -> str:
     from django.conf import settings
 
     from config.database_url import database_url
@@ -117,43 +112,75 @@ def _database_url() -> str:
     return database_url(settings.DATABASES["default"])
 
 
-class _Gunicorn:
+def server_environment(database_url: str) -> dict[str, str]:
+    """The environment of a process serving (or preparing) the benchmark: production
+    settings on ``database_url``."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DEBUG": "false",
+        "SECRET_KEY": "benchmark-only-secret-key-" + "x" * 40,
+        "SECURE_SSL_REDIRECT": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "ERROR",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+
+
+class Gunicorn:
     """gunicorn serving the benchmark database, as the Docker image runs it."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        tree: Path = ROOT,
+        database_url: str | None = None,
+        tree_config: bool = False,
+    ) -> None:
+        """Serve ``tree``'s code on ``database_url`` (default: this checkout on the
+        benchmark database). With ``tree_config``, gunicorn takes the tree's own
+        config/gunicorn.py (bench/gunicorn_tree.py) and each worker reports the file it
+        imported ledger.posting from (``imported()``)."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        env = {
-            **os.environ,
-            "DATABASE_URL": _database_url(),
-            "DEBUG": "false",
-            "SECRET_KEY": "benchmark-only-secret-key-" + "x" * 40,
-            "SECURE_SSL_REDIRECT": "false",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "LOG_LEVEL": "ERROR",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-        }
+        env = server_environment(database_url or bench_database_url())
+        options = [
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--backlog",
+            "2048",
+        ]
+        self.imported_dir = None
+        if tree_config:
+            # The tree first on the path, whatever this checkout's editable install says.
+            self.imported_dir = Path(tempfile.mkdtemp(prefix="bench-imported-"))
+            env |= {
+                "PYTHONPATH": str(tree),
+                "BENCH_TREE": str(tree),
+                "BENCH_IMPORTED_DIR": str(self.imported_dir),
+                "BIND_HOST": "127.0.0.1",
+                "PORT": str(self.port),
+                "WEB_CONCURRENCY": str(workers),
+            }
+            config = Path(__file__).resolve().parent / "gunicorn_tree.py"
+            options = ["--config", str(config), "--chdir", str(tree), *options]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-                "--backlog",
-                "2048",
-            ],
-            cwd=ROOT,
+            [sys.executable, "-m", "gunicorn", *options, "config.wsgi:application"],
+            cwd=tree,
             env=env,
             start_new_session=True,
         )
-        self._wait_until_ready(workers)
+        try:
+            self._wait_until_ready(workers)
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_until_ready(self, workers: int) -> None:
         import http.client
@@ -187,15 +214,29 @@ class _Gunicorn:
             total += int(fields[11]) + int(fields[12])  # utime, stime
         return total / ticks
 
+    def imported(self) -> list[str]:
+        """The files the workers imported ledger.posting from, one per worker (with
+        ``tree_config``; each worker writes its own once it has loaded the app)."""
+        if self.imported_dir is None:
+            return []
+        deadline = time.monotonic() + 30
+        while True:
+            reports = [path for path in self.imported_dir.iterdir() if path.suffix != ".tmp"]
+            if len(reports) >= len(self.workers()) or time.monotonic() > deadline:
+                return [path.read_text() for path in reports]
+            time.sleep(0.1)
+
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
         self.process.wait(timeout=30)
+        if self.imported_dir is not None:
+            shutil.rmtree(self.imported_dir, ignore_errors=True)
 
 
 # --- Load ------------------------------------------------------------------------------------
 
 
-def _client(index, start, port, kind, product_ids, tokens):
+def client(index, start, port, kind, product_ids, tokens):
     """One client process, one connection at a time (gunicorn's sync workers close it
     after each response, as behind a load balancer)."""
     import http.client
