@@ -19,6 +19,7 @@ balance rows: two statements, whatever the number of lines.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 from django.db import connection
 
@@ -81,15 +82,16 @@ SELECT b.id FROM ledger_stockbalance AS b
 """
 
 # clock_timestamp() is evaluated once each row's lock is held, so recorded_at never
-# goes backwards within a (product, location).
+# goes backwards within a (product, location). {source} gives the rows v: one VALUES
+# row of scalar parameters for a single (product, location), the hot path (adapting
+# Python lists to arrays costs the client more than the statement costs the server),
+# else unnest() of one array per column.
 _APPLY = f"""
 UPDATE ledger_stockbalance AS b
    SET on_hand = b.on_hand + v.d_on_hand, reserved = b.reserved + v.d_reserved,
        incoming = b.incoming + v.d_incoming, version = b.version + v.n,
        updated_at = clock_timestamp()
-  FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
-              %s::bigint[], %s::bigint[])
-         AS v(product_id, location_id, d_on_hand, d_reserved, d_incoming, n, expected),
+  FROM {{source}} AS v(product_id, location_id, d_on_hand, d_reserved, d_incoming, n, expected),
        catalog_product AS p, ledger_location AS l
  WHERE b.product_id = v.product_id
    AND b.location_id = COALESCE(v.location_id, {_DEFAULT})
@@ -100,6 +102,8 @@ UPDATE ledger_stockbalance AS b
 RETURNING v.product_id, v.location_id, l.id, l.code, b.on_hand, b.reserved, b.incoming,
           b.version, b.last_hash, p.reorder_level, clock_timestamp()
 """
+_APPLY_ONE = _APPLY.format(source="(VALUES (" + ", ".join(["%s::bigint"] * 7) + "))")
+_APPLY_MANY = _APPLY.format(source="unnest(" + ", ".join(["%s::bigint[]"] * 7) + ")")
 
 
 # The named locations, locked against archiving (ledger.services.location_update takes
@@ -150,31 +154,47 @@ _MOVEMENT_COLUMNS = (
 )
 
 
-def _write_sql(with_alerts: bool) -> str:
+# Up to this many movements are inserted from VALUES rows of scalar parameters, more
+# from column arrays (unnest), which has no 65,535-parameter limit and costs the client
+# less per row for large postings.
+_VALUES_UP_TO = 32
+
+
+def _rows(types: Sequence[str], count: int, arrays: bool) -> str:
+    """A row source of ``count`` rows of columns of ``types``."""
+    if arrays:
+        return "unnest(" + ", ".join(f"%s::{kind}[]" for kind in types) + ")"
+    row = "(" + ", ".join(f"%s::{kind}" for kind in types) + ")"
+    return "(VALUES " + ", ".join([row] * count) + ")"
+
+
+_HASH_TYPES = ("bigint", "bigint", "varchar")
+_ALERT_TYPES = ("bigint", "bigint", "bigint", "bigint", "integer")
+
+
+@cache
+def _write_sql(movements: int, chains: int, alerts: int, arrays: bool) -> str:
     names = ", ".join(name for name, _ in _MOVEMENT_COLUMNS)
-    arrays = ", ".join(f"%s::{kind}[]" for _, kind in _MOVEMENT_COLUMNS)
+    types = [kind for _, kind in _MOVEMENT_COLUMNS]
     sql = (
-        f"WITH m AS (INSERT INTO ledger_movement ({names}) SELECT * FROM unnest({arrays})"
+        f"WITH m AS (INSERT INTO ledger_movement ({names})"
+        f" SELECT * FROM {_rows(types, movements, arrays)} AS r"
         " RETURNING id, product_id, location_id, seq),"
         " h AS (UPDATE ledger_stockbalance AS b SET last_hash = v.hash"
-        " FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[])"
-        " AS v(product_id, location_id, hash)"
+        f" FROM {_rows(_HASH_TYPES, chains, arrays)} AS v(product_id, location_id, hash)"
         " WHERE b.product_id = v.product_id AND b.location_id = v.location_id)"
     )
-    if with_alerts:
+    if alerts:
         sql += (
             ", a AS (INSERT INTO ledger_stockalert (product_id, movement_id, on_hand,"
             " reorder_level, created_at, attempts, last_error)"
             " SELECT m.product_id, m.id, c.on_hand, c.reorder_level, clock_timestamp(), 0, ''"
-            " FROM m JOIN unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],"
-            " %s::integer[]) AS c(product_id, location_id, seq, on_hand, reorder_level)"
+            f" FROM m JOIN {_rows(_ALERT_TYPES, alerts, arrays)}"
+            " AS c(product_id, location_id, seq, on_hand, reorder_level)"
             " ON c.product_id = m.product_id AND c.location_id = m.location_id"
             " AND c.seq = m.seq)"
         )
     return sql + " SELECT id, product_id, location_id, seq FROM m"
-
-
-_WRITE = {with_alerts: _write_sql(with_alerts) for with_alerts in (False, True)}
 
 
 def movements_post(*, postings: Sequence[Posting], actor_id: int | None) -> list[Movement]:
@@ -205,18 +225,30 @@ def movements_post(*, postings: Sequence[Posting], actor_id: int | None) -> list
         pairs = _pairs_in_lock_order(cursor, postings)
         products = [pair.product_id for pair in pairs]
         locations = [pair.location_id for pair in pairs]
-        if len(pairs) > 1:
+        if len(pairs) == 1:
+            (pair,) = pairs
+            cursor.execute(
+                _APPLY_ONE,
+                [
+                    pair.product_id,
+                    pair.location_id,
+                    *pair.deltas,
+                    len(pair.postings),
+                    pair.expected_version,
+                ],
+            )
+        else:
             cursor.execute(_LOCK_ROWS, [products, locations])
-        cursor.execute(
-            _APPLY,
-            [
-                products,
-                locations,
-                *([pair.deltas[index] for pair in pairs] for index in range(len(FIGURES))),
-                [len(pair.postings) for pair in pairs],
-                [pair.expected_version for pair in pairs],
-            ],
-        )
+            cursor.execute(
+                _APPLY_MANY,
+                [
+                    products,
+                    locations,
+                    *([pair.deltas[index] for pair in pairs] for index in range(len(FIGURES))),
+                    [len(pair.postings) for pair in pairs],
+                    [pair.expected_version for pair in pairs],
+                ],
+            )
         rows = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
         if len(rows) < len(pairs):
             _raise_refusal(cursor, [p for p in pairs if (p.product_id, p.location_id) not in rows])
@@ -335,14 +367,16 @@ def _prepare_named(cursor, pairs: set[tuple[int, int | None]]) -> int | None:
 
 def _write(cursor, movements, last_hash, crossings) -> None:
     """Insert the movements, store each chain's newest hash and write the alerts: one
-    statement of column arrays, whatever the number of movements."""
-    params: list = [[getattr(m, name) for m in movements] for name, _ in _MOVEMENT_COLUMNS]
-    params.append([key[0] for key in last_hash])
-    params.append([key[1] for key in last_hash])
-    params.append(list(last_hash.values()))
-    if crossings:
-        params.extend([list(column) for column in zip(*crossings, strict=True)])
-    cursor.execute(_WRITE[bool(crossings)], params)
+    statement, whatever the number of movements."""
+    chains = [(*key, digest) for key, digest in last_hash.items()]
+    rows = [[getattr(m, name) for name, _ in _MOVEMENT_COLUMNS] for m in movements]
+    arrays = len(movements) > _VALUES_UP_TO
+    if arrays:  # one array per column
+        parts = (rows, chains, crossings)
+        params = [list(column) for part in parts if part for column in zip(*part, strict=True)]
+    else:  # row after row
+        params = [value for part in (rows, chains, crossings) for row in part for value in row]
+    cursor.execute(_write_sql(len(rows), len(chains), len(crossings), arrays), params)
     ids = {(product, location, seq): pk for pk, product, location, seq in cursor.fetchall()}
     for movement in movements:
         movement.id = movement.pk = ids[(movement.product_id, movement.location_id, movement.seq)]
