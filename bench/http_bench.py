@@ -307,11 +307,11 @@ def _raw_rates(product_ids, actor_id, writers, duration) -> dict:
     from bench.ledger_bench import _capture_write_statement, _raw_writer
     from bench.ledger_bench import _summarise as summarise_postings
 
-    write_sql = _capture_write_statement(product_ids[0], actor_id)
+    statements = _capture_write_statement(product_ids[0], actor_id)
     rates = {}
     for label, targets in (("hot", product_ids[:1]), ("all", product_ids)):
         results = run_workers(
-            _raw_writer, writers, duration, targets, actor_id, 7, psycopg_params(), write_sql
+            _raw_writer, writers, duration, targets, actor_id, 7, psycopg_params(), statements
         )
         rates[label] = summarise_postings([results])["rate"]
     return rates

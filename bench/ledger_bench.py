@@ -102,10 +102,10 @@ def run(args) -> None:
 
     ledger_size = _movement_count()
     _ensure_stock(product_ids, actor.pk)
-    write_sql = _capture_write_statement(product_ids[0], actor.pk)
+    statements = _capture_write_statement(product_ids[0], actor.pk)
     cells = 2 * len(WRITER_COUNTS)
     print(f"  Measuring postings: {cells} cells x 2 modes x {duration:g} s ...", flush=True)
-    postings = _measure_postings(product_ids, actor.pk, write_sql, duration)
+    postings = _measure_postings(product_ids, actor.pk, statements, duration)
 
     _print_postings(postings, duration, ledger_size)
     _print_reads(reads, reader, read_count)
@@ -173,6 +173,8 @@ def _generate_movements(product_ids, first, end, history_start, step) -> None:
 
     assert _movement_count() == first, "the generated history must come before any posting"
     with connection.cursor() as cursor:
+        # A million rows take longer than the app's statement limit on a busy machine.
+        cursor.execute("SET statement_timeout = 0")
         cursor.execute(
             _GENERATE,
             {
@@ -190,6 +192,7 @@ def _generate_movements(product_ids, first, end, history_start, step) -> None:
         # Outside a transaction (Django autocommits): fresh statistics and visibility map,
         # as autovacuum would give a ledger that grew over time.
         cursor.execute("VACUUM (ANALYZE) ledger_movement, ledger_stockbalance, catalog_product")
+        cursor.execute("RESET statement_timeout")
     _checkpoint()
     assert _movement_count() == end
 
@@ -360,17 +363,14 @@ def _ensure_stock(product_ids, actor_id) -> None:
             stock_restock(product_id=product_id, quantity=STOCK_FLOOR, actor_id=actor_id)
 
 
-def _capture_write_statement(product_id, actor_id) -> str:
+def _capture_write_statement(product_id, actor_id) -> tuple[str, str]:
     """Post one restock and one adjustment through the services, recording the SQL they
     send; check it is the two statements the raw writers replay (the conditional UPDATE
-    of ledger.posting at the default location, then the movement INSERT + hash UPDATE)
-    and return the second one."""
+    of ledger.posting for one (product, location), then the movement INSERT + hash
+    UPDATE) and return both."""
     from django.db import connection
 
-    from ledger.fold import ON_SHELF
-    from ledger.posting import _MOVEMENT_COLUMNS, _apply_sql
-
-    apply = _apply_sql(ON_SHELF, False)
+    from ledger.posting import _APPLY_ONE, _MOVEMENT_COLUMNS
     from ledger.services import stock_adjust, stock_restock
 
     captured = []
@@ -387,8 +387,8 @@ def _capture_write_statement(product_id, actor_id) -> str:
     statements = [sql for sql, _ in captured]
     if (
         len(captured) != 4
-        or statements[0] != apply
-        or statements[2] != apply
+        or statements[0] != _APPLY_ONE
+        or statements[2] != _APPLY_ONE
         or statements[1] != statements[3]
         or not statements[1].startswith("WITH m AS (INSERT INTO ledger_movement")
         or len(captured[1][1]) != len(_MOVEMENT_COLUMNS) + 3
@@ -398,7 +398,7 @@ def _capture_write_statement(product_id, actor_id) -> str:
             " (conditional UPDATE ... RETURNING, then WITH m AS (INSERT ...) ...); update"
             " bench/ledger_bench.py. Captured:\n" + "\n---\n".join(statements)
         )
-    return statements[1]
+    return statements[0], statements[1]
 
 
 def _next_posting(rng, index, product_ids) -> tuple[int, int, bool]:
@@ -464,7 +464,7 @@ def _service_writer(index, start, product_ids, actor_id, seed):
     return result
 
 
-def _raw_writer(index, start, product_ids, actor_id, seed, connect_params, write_sql):
+def _raw_writer(index, start, product_ids, actor_id, seed, connect_params, statements):
     """A writer process sending, with psycopg and no Django, the statements the service
     sends per posting, with the same parameters: the conditional UPDATE ... RETURNING,
     then the movement INSERT + hash UPDATE, in one transaction. It uses a
@@ -472,11 +472,10 @@ def _raw_writer(index, start, product_ids, actor_id, seed, connect_params, write
     same function, so the difference from the service is the service layer itself."""
     import psycopg
 
-    from ledger.fold import ON_SHELF
     from ledger.hashing import CURRENT_VERSION, movement_hash
-    from ledger.posting import _MOVEMENT_COLUMNS, Posting, _apply_params, _apply_sql
+    from ledger.posting import _MOVEMENT_COLUMNS
 
-    apply = _apply_sql(ON_SHELF, False)
+    apply, write_sql = statements
 
     rng = random.Random(seed * 1_000 + index)
     connection = psycopg.connect(
@@ -490,14 +489,15 @@ def _raw_writer(index, start, product_ids, actor_id, seed, connect_params, write
         product_id, quantity, adjustment = _next_posting(rng, number, product_ids)
         t0 = clock()
         # In a transaction-less connection psycopg sends BEGIN first, as under Django.
-        posting = Posting(product_id=product_id, kind="restock", quantity=quantity)
-        cursor.execute(apply, _apply_params(ON_SHELF, posting))
+        # product, location (None: the default), on hand, reserved, incoming deltas, the
+        # number of movements, the expected version (none)
+        cursor.execute(apply, [product_id, None, quantity, 0, 0, 1, None])
         row = cursor.fetchone()
         t1 = clock()
         if row is None:
             connection.rollback()
             return False
-        location_id, _, on_hand, reserved, incoming, seq, recorded_at, prev_hash, level = row
+        _, _, location_id, _, on_hand, reserved, incoming, seq, prev_hash, level, recorded_at = row
         if on_hand - quantity > level >= on_hand:
             raise RuntimeError("a reorder level was crossed: the service would write an alert")
         fields = {
@@ -516,10 +516,14 @@ def _raw_writer(index, start, product_ids, actor_id, seed, connect_params, write
             "note": "",
             "order_line_id": None,
             "reverses_id": None,
+            "reservation_id": None,
+            "transfer_id": None,
+            "receipt_id": None,
+            "stocktake_id": None,
             "hash_version": CURRENT_VERSION,
         }
         fields["hash"] = movement_hash(prev_hash=prev_hash, **fields)
-        params = [fields[column] for column in _MOVEMENT_COLUMNS]
+        params = [fields[column] for column, _ in _MOVEMENT_COLUMNS]
         params += [product_id, location_id, fields["hash"]]
         t2 = clock()
         cursor.execute(write_sql, params)
@@ -561,7 +565,7 @@ def _summarise(rounds) -> dict:
     return summary
 
 
-def _measure_postings(product_ids, actor_id, write_sql, duration) -> list[dict]:
+def _measure_postings(product_ids, actor_id, statements, duration) -> list[dict]:
     """Each cell runs service and raw writers alternately in blocks of four rounds,
     service-raw-raw-service, each round SEGMENT seconds (fresh processes each round), so
     that drift and outside load (autovacuum, checkpoints, other programs on the machine)
@@ -582,7 +586,7 @@ def _measure_postings(product_ids, actor_id, write_sql, duration) -> list[dict]:
                     if mode == "service":
                         worker, extra = _service_writer, ()
                     else:
-                        worker, extra = _raw_writer, (connect_params, write_sql)
+                        worker, extra = _raw_writer, (connect_params, statements)
                     block[mode].append(
                         run_workers(worker, writers, segment, targets, actor_id, seed, *extra)
                     )
