@@ -39,3 +39,14 @@ class CanPlaceOrders(BasePermission):
         if request.method in SAFE_METHODS:
             return bool(request.user and request.user.is_authenticated)
         return has_role(request.user, Role.CUSTOMER, Role.WAREHOUSE)
+
+
+class AuditReadsWarehouseWrites(BasePermission):
+    """Auditors and warehouse staff read; warehouse staff write; customers neither."""
+
+    def has_permission(self, request, view):
+        if request.method in SAFE_METHODS:
+            self.message = CanAudit.message
+            return has_role(request.user, Role.AUDITOR, Role.WAREHOUSE)
+        self.message = IsWarehouse.message
+        return has_role(request.user, Role.WAREHOUSE)

@@ -50,7 +50,9 @@ class Error(serializers.Serializer):
     lines = ShortLine(
         many=True,
         required=False,
-        help_text="`insufficient_stock`, `product_out_of_stock`: every short line.",
+        help_text="`insufficient_stock`, `product_out_of_stock`: every short line;"
+        " `transfer_quantity_exceeded`: every line asked for beyond what is still in transit"
+        " (`available`).",
     )
     field = serializers.CharField(
         required=False, help_text="`product_exists`: `sku` or `name`, whichever is taken."
@@ -58,17 +60,26 @@ class Error(serializers.Serializer):
     products = serializers.ListField(
         child=serializers.IntegerField(),
         required=False,
-        help_text="`unknown_product`: the ids that do not exist or are archived.",
+        help_text="`unknown_product`: the ids that do not exist (or, for an order, are archived).",
     )
     product = serializers.IntegerField(required=False, help_text="`product_not_found`: the id.")
     order = serializers.IntegerField(
         required=False, help_text="`order_not_found`, `order_not_cancellable`: the id."
     )
     movement = serializers.IntegerField(required=False, help_text="`movement_not_found`: the id.")
+    transfer = serializers.IntegerField(
+        required=False,
+        help_text="`transfer_not_found`, `transfer_not_in_transit`,"
+        " `transfer_quantity_exceeded`: the id.",
+    )
+    status = serializers.CharField(
+        required=False, help_text="`transfer_not_in_transit`: the transfer's status."
+    )
     location = serializers.CharField(
         required=False,
         help_text="`unknown_location`, `location_not_found`: the code or id given;"
-        " `location_exists`, `location_not_empty`, `default_location`: the code.",
+        " `location_exists`, `location_not_empty`, `default_location`,"
+        " `location_has_transfers`, `transfer_same_location`: the code.",
     )
     on_hand = serializers.IntegerField(
         required=False, help_text="`location_not_empty`: the units on hand there."

@@ -80,3 +80,60 @@ class VersionMismatch(PreconditionFailed):
 class InvalidIfMatch(InvalidInput):
     code = "invalid_if_match"
     detail = 'If-Match must be one ETag as a balance read gives it (e.g. "42"), or *.'
+
+
+class TransferNotFound(NotFound):
+    code = "transfer_not_found"
+    detail = "No such transfer."
+    schema_example = {"transfer": 999}
+
+
+class TransferNotInTransit(Conflict):
+    """A receive or cancel of a transfer that is already closed (received in full or
+    cancelled): nothing is in transit any more."""
+
+    code = "transfer_not_in_transit"
+    detail = "The transfer is closed: nothing of it is in transit any more."
+    schema_example = {"transfer": 4, "status": "received"}
+
+
+class TransferSameLocation(InvalidInput):
+    code = "transfer_same_location"
+    detail = "A transfer moves units between two different locations."
+    schema_example = {"location": "MAIN"}
+
+
+class TransferTooLarge(InvalidInput):
+    code = "transfer_too_large"
+    detail = "The transfer is larger than one transfer may be."
+
+
+class UnknownTransferProducts(InvalidInput):
+    """A transfer names products that do not exist (archived ones move like any)."""
+
+    code = "unknown_product"
+    detail = "Some products do not exist."
+    schema_example = {"products": [999]}
+
+
+class TransferQuantityExceeded(Conflict):
+    """A receive asks for more of a line than is still in transit. ``lines`` lists
+    every such line: the units asked for and those still in transit (``available``; 0
+    for a product that is not on the transfer)."""
+
+    code = "transfer_quantity_exceeded"
+    detail = "More than is still in transit on the transfer."
+    schema_example = {"transfer": 4, "lines": [{"product": 8, "requested": 5, "available": 3}]}
+
+    def __init__(self, lines: list[dict], detail: str | None = None, **data) -> None:
+        super().__init__(detail, lines=lines, **data)
+        self.lines = lines
+
+
+class LocationHasTransfers(Conflict):
+    """Archiving a location that a transfer in transit leaves from or goes to: a cancel
+    would return the units to it, a receive put them there."""
+
+    code = "location_has_transfers"
+    detail = "Transfers from or to the location are in transit: receive or cancel them first."
+    schema_example = {"location": "STORE-2"}

@@ -1,9 +1,10 @@
 import django_filters
 from django.core.validators import RegexValidator
+from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 
 from core.filtering import MAX_ID, BooleanFilter, IdFilter, UtcIsoDateTimeFilter
-from ledger.models import Location, Movement, MovementKind, StockAlert
+from ledger.models import Location, Movement, MovementKind, StockAlert, Transfer, TransferStatus
 
 CODE_OR_ID = r"^([0-9]{1,19}|[A-Za-z][A-Za-z0-9_.-]{0,31})$"
 
@@ -21,10 +22,16 @@ class LocationFilter(django_filters.CharFilter):
     def filter(self, qs, value):
         if value in (None, ""):
             return qs
-        if value.isdigit():
-            location_id = int(value)
-            return qs.filter(location_id=location_id) if location_id <= MAX_ID else qs.none()
-        return qs.filter(location__code=value.upper())
+        return qs.filter(location_q(value, self.field_name))
+
+
+def location_q(value: str, field: str = "location") -> Q:
+    """The condition that the location ``field`` is the one named by ``value`` (code or
+    id); matches nothing for an id past bigint."""
+    if value.isdigit():
+        location_id = int(value)
+        return Q(**{f"{field}_id": location_id}) if location_id <= MAX_ID else Q(pk__in=[])
+    return Q(**{f"{field}__code": value.upper()})
 
 
 class MovementFilter(django_filters.FilterSet):
@@ -81,3 +88,30 @@ class LocationListFilter(django_filters.FilterSet):
     class Meta:
         model = Location
         fields = ("is_active",)
+
+
+class _EitherEndFilter(LocationFilter):
+    """A transfer from or to the location."""
+
+    def filter(self, qs, value):
+        if value in (None, ""):
+            return qs
+        return qs.filter(location_q(value, "from_location") | location_q(value, "to_location"))
+
+
+# "from" is a keyword: the filters are declared through the class's namespace.
+TransferFilter = type(
+    "TransferFilter",
+    (django_filters.FilterSet,),
+    {
+        "status": django_filters.ChoiceFilter(choices=TransferStatus.choices),
+        "location": _EitherEndFilter(help_text="A location's code or id: transfers from or to it."),
+        "from": LocationFilter(field_name="from_location", help_text="The origin's code or id."),
+        "to": LocationFilter(field_name="to_location", help_text="The destination's code or id."),
+        "Meta": type(
+            "Meta", (), {"model": Transfer, "fields": ("status", "location", "from", "to")}
+        ),
+        "__module__": __name__,
+        "__doc__": "Transfers by status and location (either end, the origin or the destination).",
+    },
+)

@@ -2,14 +2,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.utils import timezone
 
 from catalog.exceptions import ProductNotFound
 from core.filtering import MAX_ID, apply_filters
-from ledger.exceptions import LocationNotFound, MovementNotFound, UnknownLocation
-from ledger.filters import LocationListFilter, MovementFilter, StockAlertFilter
-from ledger.models import Location, Movement, StockAlert, StockBalance
+from ledger.exceptions import (
+    LocationNotFound,
+    MovementNotFound,
+    TransferNotFound,
+    UnknownLocation,
+)
+from ledger.filters import LocationListFilter, MovementFilter, StockAlertFilter, TransferFilter
+from ledger.models import Location, Movement, StockAlert, StockBalance, Transfer, TransferLine
 
 
 def movement_list(*, filters: dict | None = None) -> QuerySet[Movement]:
@@ -102,6 +107,51 @@ def location_for_reads(*, location: str | int | None) -> Location | None:
         return location_get(location=location)
     except LocationNotFound as exc:
         raise UnknownLocation(location=str(location)) from exc
+
+
+def location_for_transfers(*, location: str | int) -> Location:
+    """An active location named by code or id, the default one included (a transfer
+    stores both its ends). Raises UnknownLocation if it does not exist or is archived."""
+    try:
+        return location_get(location=location, active_only=True)
+    except LocationNotFound as exc:
+        raise UnknownLocation(location=str(location)) from exc
+
+
+# --- Transfers ------------------------------------------------------------------------
+
+
+def transfer_list(*, filters: dict | None = None) -> QuerySet[Transfer]:
+    """Transfers newest first, with their locations' codes joined in and their lines
+    (with the products' skus) prefetched: two queries for any page. Raises
+    ValidationError for malformed filters."""
+    queryset = (
+        Transfer.objects.select_related("from_location", "to_location")
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=TransferLine.objects.select_related("product").only(
+                    "id",
+                    "transfer_id",
+                    "product_id",
+                    "quantity",
+                    "received",
+                    "cancelled",
+                    "product__sku",
+                ),
+            )
+        )
+        .order_by("-id")
+    )
+    return apply_filters(TransferFilter, filters, queryset)
+
+
+def transfer_get(*, transfer_id: int) -> Transfer:
+    """Raises TransferNotFound."""
+    found = transfer_list().filter(pk=transfer_id).first() if 0 < transfer_id <= MAX_ID else None
+    if found is None:
+        raise TransferNotFound(transfer=transfer_id)
+    return found
 
 
 # --- Balances -------------------------------------------------------------------------

@@ -2,15 +2,24 @@
 transaction; stock writes go through movements_post."""
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 
 from ledger.exceptions import (
     DefaultLocationArchived,
     InvalidQuantity,
     LocationExists,
+    LocationHasTransfers,
     LocationNotEmpty,
     LocationNotFound,
 )
-from ledger.models import AdjustmentReason, Location, Movement, MovementKind
+from ledger.models import (
+    AdjustmentReason,
+    Location,
+    Movement,
+    MovementKind,
+    Transfer,
+    TransferStatus,
+)
 from ledger.posting import Posting, balance_lock, movements_post
 
 
@@ -154,8 +163,10 @@ def location_update(
     Locks the location row (FOR UPDATE) first: postings at a named location hold it FOR
     KEY SHARE until they commit, so archiving waits for those in flight and the ones
     after it find the location archived. Only then are its balances read: archiving
-    needs every figure at zero, as Shopify's deactivation does.
-    Raises LocationNotFound, DefaultLocationArchived, LocationNotEmpty.
+    needs every figure at zero, as Shopify's deactivation does, and no transfer in
+    transit from or to it.
+    Raises LocationNotFound, DefaultLocationArchived, LocationNotEmpty,
+    LocationHasTransfers.
     """
     location = Location.objects.select_for_update().filter(pk=location_id).first()
     if location is None:
@@ -184,3 +195,11 @@ def _check_archivable(location: Location) -> None:
         raise LocationNotEmpty(
             location=location.code, on_hand=on_hand, reserved=reserved, incoming=incoming
         )
+    # Units sent from it and not yet received may come back to it (a cancel): it must
+    # still take that posting. A transfer's create posts at its origin under the
+    # location's KEY SHARE lock, so one committed before this lock was taken is seen.
+    in_transit = Transfer.objects.filter(status=TransferStatus.IN_TRANSIT).filter(
+        Q(from_location=location) | Q(to_location=location)
+    )
+    if in_transit.exists():
+        raise LocationHasTransfers(location=location.code)

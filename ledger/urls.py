@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledger.apis import alerts, export, history, locations, stock_writes
+from ledger.apis import alerts, export, history, locations, stock_writes, transfers
 
 urlpatterns = [
     path("products/<int:product_id>/restocks/", stock_writes.RestockApi.as_view(), name="restock"),
@@ -25,4 +25,20 @@ urlpatterns = [
         "locations/<str:location>/", locations.LocationDetailApi.as_view(), name="location-detail"
     ),
     path("stock-alerts/", alerts.StockAlertListApi.as_view(), name="stock-alert-list"),
+    path("transfers/", transfers.TransferListCreateApi.as_view(), name="transfer-list"),
+    path(
+        "transfers/<int:transfer_id>/",
+        transfers.TransferDetailApi.as_view(),
+        name="transfer-detail",
+    ),
+    path(
+        "transfers/<int:transfer_id>/receive/",
+        transfers.TransferReceiveApi.as_view(),
+        name="transfer-receive",
+    ),
+    path(
+        "transfers/<int:transfer_id>/cancel/",
+        transfers.TransferCancelApi.as_view(),
+        name="transfer-cancel",
+    ),
 ]

@@ -16,6 +16,7 @@ from core.schema import raises
 from ledger.exceptions import (
     DefaultLocationArchived,
     LocationExists,
+    LocationHasTransfers,
     LocationNotEmpty,
     LocationNotFound,
 )
@@ -108,7 +109,8 @@ class LocationDetailApi(APIView):
         is_active = serializers.BooleanField(
             required=False,
             help_text="false archives the location: it then takes no postings. Refused for"
-            " the default location and for one that still holds stock.",
+            " the default location, for one that still holds stock and for one with"
+            " transfers in transit.",
         )
 
     @extend_schema(
@@ -123,7 +125,9 @@ class LocationDetailApi(APIView):
         request=LocationChange,
         responses={
             200: LocationOutput,
-            **raises(LocationNotFound, DefaultLocationArchived, LocationNotEmpty),
+            **raises(
+                LocationNotFound, DefaultLocationArchived, LocationNotEmpty, LocationHasTransfers
+            ),
         },
         examples=[
             OpenApiExample(

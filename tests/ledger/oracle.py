@@ -112,3 +112,56 @@ def assert_ledger_consistent() -> None:
                                    WHEN 'transfer_in' THEN -m.quantity ELSE 0 END) < 0
         """)
         assert cursor.fetchall() == [], "a transfer's legs do not add up"
+        _assert_transfer_lines_consistent(cursor)
+
+
+def _assert_transfer_lines_consistent(cursor) -> None:
+    """Each transfer line's movements add up to its counts, a transfer is open exactly
+    while something of it is in transit, and a location's incoming is what the
+    transfers in transit towards it still owe it."""
+    cursor.execute("""
+        SELECT l.id FROM ledger_transferline l
+          JOIN ledger_transfer t ON t.id = l.transfer_id
+          LEFT JOIN ledger_movement m ON m.transfer_id = t.id AND m.product_id = l.product_id
+      GROUP BY l.id, l.quantity, l.received, l.cancelled, t.from_location_id, t.to_location_id
+        HAVING l.received + l.cancelled > l.quantity
+            OR COALESCE(SUM(-m.quantity) FILTER (
+                   WHERE m.kind = 'transfer_out' AND m.location_id = t.from_location_id), 0)
+               <> l.quantity
+            OR COALESCE(SUM(m.quantity) FILTER (
+                   WHERE m.kind = 'in_transit' AND m.location_id = t.to_location_id), 0)
+               <> l.quantity
+            OR COALESCE(SUM(m.quantity) FILTER (
+                   WHERE m.kind = 'transfer_in' AND m.location_id = t.to_location_id), 0)
+               <> l.received
+            OR COALESCE(SUM(-m.quantity) FILTER (
+                   WHERE m.kind = 'transit_cancel' AND m.location_id = t.to_location_id), 0)
+               <> l.cancelled
+            OR COALESCE(SUM(m.quantity) FILTER (
+                   WHERE m.kind = 'transfer_return' AND m.location_id = t.from_location_id), 0)
+               <> l.cancelled
+            OR COUNT(m.id) FILTER (
+                   WHERE m.location_id NOT IN (t.from_location_id, t.to_location_id)) > 0
+    """)
+    assert cursor.fetchall() == [], "transfer lines disagree with their movements"
+    cursor.execute("""
+        SELECT t.id FROM ledger_transfer t JOIN ledger_transferline l ON l.transfer_id = t.id
+      GROUP BY t.id, t.status, t.closed_at
+        HAVING (t.status = 'in_transit')
+               <> (SUM(l.quantity - l.received - l.cancelled) > 0)
+            OR (t.status = 'in_transit') <> (t.closed_at IS NULL)
+            OR (t.status = 'received' AND SUM(l.cancelled) > 0)
+            OR (t.status = 'cancelled' AND SUM(l.cancelled) = 0)
+    """)
+    assert cursor.fetchall() == [], "a transfer's status disagrees with its lines"
+    cursor.execute("""
+        SELECT b.product_id, b.location_id FROM ledger_stockbalance b
+          LEFT JOIN (
+                SELECT l.product_id, t.to_location_id AS location_id,
+                       SUM(l.quantity - l.received - l.cancelled) AS owed
+                  FROM ledger_transferline l JOIN ledger_transfer t ON t.id = l.transfer_id
+              GROUP BY l.product_id, t.to_location_id
+          ) o USING (product_id, location_id)
+         WHERE b.incoming <> COALESCE(o.owed, 0)
+    """)
+    assert cursor.fetchall() == [], "incoming disagrees with the transfers in transit"
