@@ -530,3 +530,45 @@ def test_the_oracle_notices_incoming_that_no_transfer_owes(warehouse, store):
     with pytest.raises(AssertionError, match="transfer lines disagree"):
         assert_ledger_consistent()
     TransferLine.objects.update(received=0)
+
+
+def test_the_schema_documents_the_transfer_endpoints_and_their_errors(client):
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    paths, components = schema["paths"], schema["components"]["schemas"]
+
+    def codes(path, method, status):
+        response = paths[path][method]["responses"][str(status)]
+        return set(response["content"]["application/json"]["examples"])
+
+    create = ("/api/v1/transfers/", "post")
+    assert {"insufficient_stock", "idempotency_key_in_use"} <= codes(*create, 409)
+    assert {
+        "unknown_location",
+        "transfer_same_location",
+        "transfer_too_large",
+        "invalid_quantity",
+        "unknown_product",
+    } <= codes(*create, 400)
+    assert "permission_denied" in codes("/api/v1/transfers/", "get", 403)
+    receive = ("/api/v1/transfers/{transfer_id}/receive/", "post")
+    assert {"transfer_not_in_transit", "transfer_quantity_exceeded"} <= codes(*receive, 409)
+    assert "transfer_not_found" in codes(*receive, 404)
+    cancel = ("/api/v1/transfers/{transfer_id}/cancel/", "post")
+    assert "transfer_not_in_transit" in codes(*cancel, 409)
+    assert "transfer_not_found" in codes("/api/v1/transfers/{transfer_id}/", "get", 404)
+    archive = ("/api/v1/locations/{location}/", "patch")
+    assert "location_has_transfers" in codes(*archive, 409)
+
+    request = components["TransferInputRequest"]
+    assert set(request["required"]) == {"from", "to", "lines"}
+    assert (
+        request["properties"]["lines"]["minItems"],
+        request["properties"]["lines"]["maxItems"],
+    ) == (
+        1,
+        MAX_LINES,
+    )
+    output = components["TransferOutput"]["properties"]
+    assert {"from", "to", "status", "lines", "closed_at", "created_by"} <= set(output)
+    filters = {p["name"] for p in paths["/api/v1/transfers/"]["get"]["parameters"]}
+    assert {"status", "location", "from", "to", "page"} <= filters
