@@ -62,7 +62,7 @@ def transfer_create(
     """Send units of one or more products from one location to another: all lines or
     none. A product named twice is one line of the summed quantity.
 
-    Reads the products and the two locations, writes the transfer and its lines, then
+    Reads the two locations and the products, writes the transfer and its lines, then
     posts both legs of every line in one movements_post, which locks the locations (FOR
     KEY SHARE) and the balance rows in (product, location) order. Costs the same number
     of statements for 1 line or 1,000.

@@ -117,6 +117,10 @@ def test_each_step_costs_the_same_statements_for_any_number_of_lines(main, store
     )
     _, cancelled = statements(lambda: transfer_cancel(transfer_id=transfer.id, actor_id=clerk.id))
 
+    # Receive and cancel lock the transfer row before anything else.
+    for sent in (received, cancelled):
+        assert sent[0].startswith('SELECT "ledger_transfer"."id"')
+        assert sent[0].endswith('FOR UPDATE OF "ledger_transfer"')
     # One posting per step: exactly one statement writes its movements.
     for sent in (created, received, cancelled):
         assert sum(sql.startswith("WITH m AS (INSERT INTO ledger_movement") for sql in sent) == 1
