@@ -50,7 +50,8 @@ class Error(serializers.Serializer):
     lines = ShortLine(
         many=True,
         required=False,
-        help_text="`insufficient_stock`, `product_out_of_stock`: every short line.",
+        help_text="`insufficient_stock`, `product_out_of_stock`: every short line;"
+        " `exceeds_reservation`: each line beyond what is held (`available`: units held).",
     )
     field = serializers.CharField(
         required=False, help_text="`product_exists`: `sku` or `name`, whichever is taken."
@@ -65,6 +66,14 @@ class Error(serializers.Serializer):
         required=False, help_text="`order_not_found`, `order_not_cancellable`: the id."
     )
     movement = serializers.IntegerField(required=False, help_text="`movement_not_found`: the id.")
+    reservation = serializers.IntegerField(
+        required=False, help_text="`reservation_not_found`, `reservation_not_held`: the id."
+    )
+    status = serializers.CharField(
+        required=False,
+        help_text="`reservation_not_held`: the reservation's status now (committed, released,"
+        " expired).",
+    )
     location = serializers.CharField(
         required=False,
         help_text="`unknown_location`, `location_not_found`: the code or id given;"
