@@ -19,7 +19,6 @@ units of the others back in batches.
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -105,8 +104,9 @@ def reservation_create(
     ``hold`` per product through movements_post (which locks the balance rows in
     (product, location) order). If that is refused for want of units, the transaction is
     rolled back (its locks with it), the overdue holds of the short products are expired
-    (overdue_holds_expire, its own transaction) and, if there were any, the hold is tried
-    once more. Inside a caller's transaction each of these is a savepoint instead.
+    (overdue_holds_expire, its own transaction) and, if any were or the short lines'
+    units are available by now, the hold is tried once more. Inside a caller's
+    transaction each of these is a savepoint instead.
     Raises InvalidQuantity (no lines, too many lines or units, a quantity below 1),
     InvalidTtl, UnknownProducts (missing or archived), InsufficientStock (every short
     line), UnknownLocation.
@@ -134,7 +134,7 @@ def reservation_create(
     try:
         return _reservation_create(**arguments)
     except InsufficientStock as refusal:
-        if not overdue_holds_expire(product_ids=[line["product"] for line in refusal.lines]):
+        if not overdue_holds_expire(refusal=refusal, location_id=location_id):
             raise
     return _reservation_create(**arguments)
 
@@ -412,14 +412,9 @@ def _settlement(
 
 # Expires held reservations past their expires_at: locks them (in id order when waiting,
 # soonest first when skipping the ones others hold), moves them to expired and returns
-# their lines with the location. ``seen`` counts the overdue holds the statement's
-# snapshot shows, locked by others or not, so a refused caller knows a retry is worth
-# it even when a concurrent caller expired them first.
+# their lines with the location.
 _EXPIRE = """
-WITH seen AS (
-    SELECT count(*) AS n FROM ledger_reservation AS r
-     WHERE r.status = 'held' AND r.expires_at <= %(now)s {filter}
-), due AS MATERIALIZED (
+WITH due AS MATERIALIZED (
     SELECT r.id FROM ledger_reservation AS r
      WHERE r.status = 'held' AND r.expires_at <= %(now)s {filter}
      ORDER BY {order}
@@ -430,26 +425,26 @@ WITH seen AS (
       FROM due WHERE r.id = due.id
     RETURNING r.id, r.location_id, r.reference
 )
-SELECT seen.n, x.id, x.location_id, loc.is_default, x.reference, rl.product_id, rl.quantity
-  FROM seen
-  LEFT JOIN (x JOIN ledger_location AS loc ON loc.id = x.location_id
-               JOIN ledger_reservationline AS rl ON rl.reservation_id = x.id) ON true
+SELECT x.id, x.location_id, loc.is_default, x.reference, rl.product_id, rl.quantity
+  FROM x JOIN ledger_location AS loc ON loc.id = x.location_id
+  JOIN ledger_reservationline AS rl ON rl.reservation_id = x.id
  ORDER BY x.id, rl.id
 """
 _BY_PRODUCTS = (
-    "AND r.id IN (SELECT reservation_id FROM ledger_reservationline"
-    " WHERE product_id = ANY(%(products)s::bigint[]))"
+    "AND EXISTS (SELECT FROM ledger_reservationline AS l"
+    " WHERE l.reservation_id = r.id AND l.product_id = ANY(%(products)s::bigint[]))"
 )
 _EXPIRE_DUE = _EXPIRE.format(filter="", order="r.expires_at, r.id", skip="SKIP LOCKED")
 _EXPIRE_DUE_OF = _EXPIRE.format(filter=_BY_PRODUCTS, order="r.expires_at, r.id", skip="SKIP LOCKED")
 _EXPIRE_SHORT = _EXPIRE.format(filter=_BY_PRODUCTS, order="r.id", skip="")
 _EXPIRE_ONE = _EXPIRE.format(filter="AND r.id = %(id)s", order="r.id", skip="")
 
-
-@dataclass(frozen=True, slots=True)
-class _Expired:
-    seen: int  # overdue holds the statement saw, its own or not
-    reservations: int  # expired by it
+# What is available now of the products a refusal named, at the location it posted to.
+_AVAILABLE = """
+SELECT product_id, on_hand - reserved FROM ledger_stockbalance
+ WHERE product_id = ANY(%s::bigint[])
+   AND location_id = COALESCE(%s, (SELECT id FROM ledger_location WHERE is_default))
+"""
 
 
 def reservations_expire(
@@ -471,27 +466,32 @@ def reservations_expire(
         raise ValueError("limit must be at least 1")
     with transaction.atomic(), connection.cursor() as cursor:
         products = None if product_ids is None else [p for p in product_ids if 0 < p <= MAX_ID]
-        return _expire(cursor, now=now or timezone.now(), product_ids=products, limit=limit)[1]
+        return _expire(cursor, now=now or timezone.now(), product_ids=products, limit=limit)
 
 
 @transaction.atomic
-def overdue_holds_expire(*, product_ids: Iterable[int], now: datetime | None = None) -> bool:
-    """Expire every held reservation past its expires_at that holds any of
-    ``product_ids``: what a refused reservation or order does before its one retry.
-    Returns True if there were any (expired here, or by a concurrent caller meanwhile),
-    i.e. if a retry may now find the units.
+def overdue_holds_expire(*, refusal: InsufficientStock, location_id: int | None) -> bool:
+    """What a refused reservation or order does before its one retry: expire every held
+    reservation past its expires_at that holds a product of the refusal's short lines,
+    then say whether to retry: True if it expired any, else if every short line now has
+    the units it asked for available at ``location_id`` (None: the default location),
+    freed by a concurrent caller's expiries (or a release, or a restock) meanwhile.
 
     Waits for the reservation rows (in id order) that others hold locked, since those
     may be giving the units back right now; then locks the balance rows. Must not run in
-    a transaction that holds balance row locks (that would invert the lock order): a
+    a transaction that holds balance row locks (that would invert the lock order): the
     refused attempt is rolled back first.
     """
-    products = [p for p in product_ids if 0 < p <= MAX_ID]
+    wanted = {line["product"]: line["requested"] for line in refusal.lines}
+    products = [p for p in wanted if 0 < p <= MAX_ID]
     if not products:
         return False
     with connection.cursor() as cursor:
-        seen, _ = _expire(cursor, now=now or timezone.now(), product_ids=products, wait=True)
-    return seen > 0
+        if _expire(cursor, now=timezone.now(), product_ids=products, wait=True):
+            return True  # the retry passes, or refuses with the figures as they are now
+        cursor.execute(_AVAILABLE, [products, location_id])
+        available = dict(cursor.fetchall())
+    return all(available.get(product, 0) >= wanted[product] for product in products)
 
 
 def _expire(
@@ -502,9 +502,9 @@ def _expire(
     reservation_id: int | None = None,
     limit: int | None = None,
     wait: bool = False,
-) -> tuple[int, int]:
-    """Run the expiry statement and post the expiry movements; (overdue holds seen,
-    reservations expired)."""
+) -> int:
+    """Run the expiry statement and post the expiry movements; how many reservations
+    were expired."""
     if reservation_id is not None:
         sql = _EXPIRE_ONE
     elif wait:
@@ -522,11 +522,10 @@ def _expire(
             reference=reference or f"reservation {expired_id}",
             location_id=None if is_default else location_id,
         )
-        for _, expired_id, location_id, is_default, reference, product_id, quantity in rows
-        if expired_id is not None
+        for expired_id, location_id, is_default, reference, product_id, quantity in rows
     ]
     movements_post(postings=postings, actor_id=None)
-    return rows[0][0], len({posting.reservation_id for posting in postings})
+    return len({posting.reservation_id for posting in postings})
 
 
 # --- Helpers ---------------------------------------------------------------------------

@@ -44,15 +44,17 @@ def order_place(
     balance rows in (product, location) order. Costs n + 3 statements for n products
     (two more at a named location). If the posting is refused for want of units, that
     transaction is rolled back (its locks with it), the overdue holds of the short
-    products are expired (their own transaction) and, if there were any, the order is
-    tried once more; inside a caller's transaction each is a savepoint instead.
+    products are expired (their own transaction) and, if any were or the short lines'
+    units are available by now, the order is tried once more; inside a caller's
+    transaction each is a savepoint instead.
 
     With ``reservation_id``, the order takes held units instead: see
     _order_from_reservation (``lines`` then names the units taken, each at most those
     held; none: everything held).
     Raises OrderTooLarge, UnknownProducts, InsufficientStock (every short line),
     UnknownLocation; with a reservation ReservationNotFound, ReservationNotHeld,
-    ExceedsReservation. Nothing is written then.
+    ExceedsReservation. Nothing of the order is written then (overdue holds it expired
+    stay expired).
     """
     quantities = merge_lines(lines)
     if reservation_id is not None:
@@ -66,7 +68,7 @@ def order_place(
     try:
         return _order_place(customer_id=customer_id, quantities=quantities, location_id=location_id)
     except InsufficientStock as refusal:
-        if not overdue_holds_expire(product_ids=[line["product"] for line in refusal.lines]):
+        if not overdue_holds_expire(refusal=refusal, location_id=location_id):
             raise
     return _order_place(customer_id=customer_id, quantities=quantities, location_id=location_id)
 
