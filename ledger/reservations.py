@@ -5,10 +5,11 @@ posts ``commit`` (on hand - and reserved -) for the units taken and ``release`` 
 rest, a release posts ``release``, an expiry ``expiry``.
 
 Exactly once: every resolution first moves the reservation row out of ``held`` with a
-conditional UPDATE (or, for expiry, ``SELECT ... FOR UPDATE`` in id order), which takes
-the row's lock; a concurrent resolution waits for that lock and then finds the row no
-longer held. Locks are always taken in this order: reservation rows, then balance rows
-(movements_post sorts those), so resolutions and postings cannot deadlock.
+conditional UPDATE (or, for expiry, ``SELECT ... FOR UPDATE``: in id order when it
+waits, skipping locked rows in the worker), which takes the row's lock; a concurrent
+resolution waits for that lock and then finds the row no longer held. Locks are always
+taken in this order: reservation rows, then balance rows (movements_post sorts those),
+so resolutions and postings cannot deadlock.
 
 A hold past ``expires_at`` stops counting at once: it reads ``expired``, a commit or
 release of it is refused (and expires it), and a reservation or an order that would be
