@@ -1,4 +1,4 @@
-from core.exceptions import Conflict, NotFound
+from core.exceptions import Conflict, InvalidInput, NotFound
 
 
 class ProductNotFound(NotFound):
@@ -18,3 +18,11 @@ class ProductExists(Conflict):
     code = "product_exists"
     detail = "Another product already has this sku or name."
     schema_example = {"field": "sku"}
+
+
+class UnknownProducts(InvalidInput):
+    """Some products an order or a reservation names do not exist or are archived."""
+
+    code = "unknown_product"
+    detail = "Some products do not exist or are no longer sold."
+    schema_example = {"products": [999]}

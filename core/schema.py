@@ -52,7 +52,8 @@ class Error(serializers.Serializer):
         required=False,
         help_text="`insufficient_stock`, `product_out_of_stock`: every short line;"
         " `transfer_quantity_exceeded`: every line asked for beyond what is still in transit"
-        " (`available`).",
+        " (`available`);"
+        " `exceeds_reservation`: each line beyond what is held (`available`: units held).",
     )
     field = serializers.CharField(
         required=False, help_text="`product_exists`: `sku` or `name`, whichever is taken."
@@ -72,8 +73,14 @@ class Error(serializers.Serializer):
         help_text="`transfer_not_found`, `transfer_not_in_transit`,"
         " `transfer_quantity_exceeded`: the id.",
     )
+    reservation = serializers.IntegerField(
+        required=False, help_text="`reservation_not_found`, `reservation_not_held`: the id."
+    )
     status = serializers.CharField(
-        required=False, help_text="`transfer_not_in_transit`: the transfer's status."
+        required=False,
+        help_text="`transfer_not_in_transit`: the transfer's status;"
+        " `reservation_not_held`: the reservation's status now (committed, released,"
+        " expired).",
     )
     location = serializers.CharField(
         required=False,

@@ -137,3 +137,34 @@ class LocationHasTransfers(Conflict):
     code = "location_has_transfers"
     detail = "Transfers from or to the location are in transit: receive or cancel them first."
     schema_example = {"location": "STORE-2"}
+
+
+class ReservationNotFound(NotFound):
+    """No such reservation, or (for a customer) another customer's."""
+
+    code = "reservation_not_found"
+    detail = "No such reservation."
+    schema_example = {"reservation": 999}
+
+
+class ReservationNotHeld(Conflict):
+    """The reservation was already committed, released or expired (or is past its
+    expires_at): it resolves exactly once. ``status`` is its status now."""
+
+    code = "reservation_not_held"
+    detail = "The reservation is no longer held."
+    schema_example = {"reservation": 4, "status": "expired"}
+
+
+class ExceedsReservation(InvalidInput):
+    """A commit (or an order from a reservation) names a product the reservation does not
+    hold, or more units than it holds; ``available`` is the units held for each line."""
+
+    code = "exceeds_reservation"
+    detail = "The lines are not within what the reservation holds."
+    schema_example = {"lines": [{"product": 8, "requested": 3, "available": 2}]}
+
+
+class InvalidTtl(InvalidInput):
+    code = "invalid_ttl"
+    detail = "A reservation is held for 1 second to 7 days (604800 seconds)."

@@ -1,10 +1,20 @@
 import django_filters
 from django.core.validators import RegexValidator
 from django.db.models import Q
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
 from core.filtering import MAX_ID, BooleanFilter, IdFilter, UtcIsoDateTimeFilter
-from ledger.models import Location, Movement, MovementKind, StockAlert, Transfer, TransferStatus
+from ledger.models import (
+    Location,
+    Movement,
+    MovementKind,
+    Reservation,
+    ReservationStatus,
+    StockAlert,
+    Transfer,
+    TransferStatus,
+)
 
 CODE_OR_ID = r"^([0-9]{1,19}|[A-Za-z][A-Za-z0-9_.-]{0,31})$"
 
@@ -115,3 +125,25 @@ TransferFilter = type(
         "__doc__": "Transfers by status and location (either end, the origin or the destination).",
     },
 )
+
+
+class ReservationFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(
+        choices=ReservationStatus.choices,
+        method="filter_status",
+        help_text="As the status reads now: a hold past expires_at is expired.",
+    )
+    customer = IdFilter(field_name="customer_id")
+    location = LocationFilter()
+
+    class Meta:
+        model = Reservation
+        fields = ("status", "customer", "location")
+
+    def filter_status(self, queryset, name, value):
+        overdue = Q(status=ReservationStatus.HELD, expires_at__lte=timezone.now())
+        if value == ReservationStatus.HELD:
+            return queryset.filter(status=value).exclude(overdue)
+        if value == ReservationStatus.EXPIRED:
+            return queryset.filter(Q(status=value) | overdue)
+        return queryset.filter(status=value)

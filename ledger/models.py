@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 # A code starts with a letter, so that it is never read as an id where an endpoint takes
 # either; stored upper-case, so that "store-2" and "STORE-2" name one location.
@@ -405,6 +406,14 @@ class Reservation(models.Model):
 
     def __str__(self) -> str:
         return f"reservation {self.id} ({self.status})"
+
+    @property
+    def current_status(self) -> str:
+        """The status as it reads now: a hold past expires_at is expired at once, before
+        the worker (or a refused reservation or order) posts its expiry."""
+        if self.status == ReservationStatus.HELD and self.expires_at <= timezone.now():
+            return ReservationStatus.EXPIRED.value
+        return self.status
 
 
 class ReservationLine(models.Model):

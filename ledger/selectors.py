@@ -10,11 +10,27 @@ from core.filtering import MAX_ID, apply_filters
 from ledger.exceptions import (
     LocationNotFound,
     MovementNotFound,
+    ReservationNotFound,
     TransferNotFound,
     UnknownLocation,
 )
-from ledger.filters import LocationListFilter, MovementFilter, StockAlertFilter, TransferFilter
-from ledger.models import Location, Movement, StockAlert, StockBalance, Transfer, TransferLine
+from ledger.filters import (
+    LocationListFilter,
+    MovementFilter,
+    ReservationFilter,
+    StockAlertFilter,
+    TransferFilter,
+)
+from ledger.models import (
+    Location,
+    Movement,
+    Reservation,
+    ReservationLine,
+    StockAlert,
+    StockBalance,
+    Transfer,
+    TransferLine,
+)
 
 
 def movement_list(*, filters: dict | None = None) -> QuerySet[Movement]:
@@ -285,3 +301,34 @@ def stock_alert_list(*, filters: dict | None = None) -> QuerySet[StockAlert]:
         .order_by("-id")
     )
     return apply_filters(StockAlertFilter, filters, queryset)
+
+
+# --- Reservations ---------------------------------------------------------------------
+
+
+def reservation_list(
+    *, customer_id: int | None, filters: dict | None = None
+) -> QuerySet[Reservation]:
+    """Reservations newest first, with the location's code and the lines (two queries for
+    any page). ``customer_id`` limits the list to that customer's (None: all). Raises
+    ValidationError for malformed filters."""
+    queryset = (
+        Reservation.objects.select_related("location")
+        .only(*(f.attname for f in Reservation._meta.concrete_fields), "location__code")
+        .prefetch_related(Prefetch("lines", queryset=ReservationLine.objects.order_by("id")))
+        .order_by("-id")
+    )
+    if customer_id is not None:
+        # Filters only narrow this: ?customer=<another customer> finds nothing.
+        queryset = queryset.filter(customer_id=customer_id)
+    return apply_filters(ReservationFilter, filters, queryset)
+
+
+def reservation_get(*, reservation_id: int, customer_id: int | None) -> Reservation:
+    """Raises ReservationNotFound, also for another customer's reservation."""
+    if not 0 < reservation_id <= MAX_ID:
+        raise ReservationNotFound(reservation=reservation_id)
+    try:
+        return reservation_list(customer_id=customer_id).get(pk=reservation_id)
+    except Reservation.DoesNotExist as exc:
+        raise ReservationNotFound(reservation=reservation_id) from exc

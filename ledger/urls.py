@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledger.apis import alerts, export, history, locations, stock_writes, transfers
+from ledger.apis import alerts, export, history, locations, reservations, stock_writes, transfers
 
 urlpatterns = [
     path("products/<int:product_id>/restocks/", stock_writes.RestockApi.as_view(), name="restock"),
@@ -23,6 +23,26 @@ urlpatterns = [
     path("locations/", locations.LocationListCreateApi.as_view(), name="location-list"),
     path(
         "locations/<str:location>/", locations.LocationDetailApi.as_view(), name="location-detail"
+    ),
+    path(
+        "reservations/",
+        reservations.ReservationListCreateApi.as_view(),
+        name="reservation-list",
+    ),
+    path(
+        "reservations/<int:reservation_id>/",
+        reservations.ReservationDetailApi.as_view(),
+        name="reservation-detail",
+    ),
+    path(
+        "reservations/<int:reservation_id>/commit/",
+        reservations.ReservationCommitApi.as_view(),
+        name="reservation-commit",
+    ),
+    path(
+        "reservations/<int:reservation_id>/release/",
+        reservations.ReservationReleaseApi.as_view(),
+        name="reservation-release",
     ),
     path("stock-alerts/", alerts.StockAlertListApi.as_view(), name="stock-alert-list"),
     path("transfers/", transfers.TransferListCreateApi.as_view(), name="transfer-list"),

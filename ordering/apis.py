@@ -6,11 +6,18 @@ from rest_framework.views import APIView
 from accounts.permissions import CanPlaceOrders
 from accounts.roles import Role, has_role
 from core.apis import ListApi
+from core.filtering import MAX_ID
 from core.idempotency import IDEMPOTENCY_HEADER, idempotent
 from core.rendering import Renderer
 from core.schema import raises
 from ledger.apis.locations import LocationField
-from ledger.exceptions import InsufficientStock, UnknownLocation
+from ledger.exceptions import (
+    ExceedsReservation,
+    InsufficientStock,
+    ReservationNotFound,
+    ReservationNotHeld,
+    UnknownLocation,
+)
 from ledger.selectors import location_for_writes
 from ordering.exceptions import (
     OrderNotCancellable,
@@ -66,14 +73,34 @@ class OrderInput(serializers.Serializer):
         many=True,
         allow_empty=False,
         max_length=MAX_LINES,
+        required=False,
         help_text=(
             f"1 to {MAX_LINES} lines; lines of the same product are added up, and all lines "
-            f"together hold at most {MAX_UNITS} units."
+            f"together hold at most {MAX_UNITS} units. Required without `reservation`; with "
+            "it, the units taken of each held product (at most those held; the rest is "
+            "given back), or leave out to take everything held."
         ),
     )
     location = LocationField(
-        help_text="Where the units are taken from (code or id); the default location if left out."
+        help_text="Where the units are taken from (code or id); the default location if left"
+        " out. Not with `reservation` (its units are taken where they are held)."
     )
+    reservation = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        help_text="Place the order from this held reservation (your own; warehouse staff:"
+        " anyone's). The order is placed for the reservation's customer, and commits it.",
+    )
+
+    def validate(self, attrs):
+        if "reservation" not in attrs and not attrs.get("lines"):
+            raise serializers.ValidationError({"lines": ["This field is required."]})
+        if "reservation" in attrs and "location" in attrs:
+            raise serializers.ValidationError(
+                {"location": ["An order from a reservation takes the units where they are held."]}
+            )
+        return attrs
 
 
 def visible_customer(request) -> int | None:
@@ -97,7 +124,15 @@ class OrderListCreateApi(ListApi):
         request=OrderInput,
         responses={
             201: OrderOutput,
-            **raises(UnknownProducts, OrderTooLarge, InsufficientStock, UnknownLocation),
+            **raises(
+                UnknownProducts,
+                OrderTooLarge,
+                InsufficientStock,
+                UnknownLocation,
+                ReservationNotFound,
+                ReservationNotHeld,
+                ExceedsReservation,
+            ),
         },
         parameters=[IDEMPOTENCY_HEADER],
         examples=[
@@ -112,10 +147,13 @@ class OrderListCreateApi(ListApi):
     def post(self, request):
         data = OrderInput(data=request.data)
         data.is_valid(raise_exception=True)
+        values = data.validated_data
         order = order_place(
             customer_id=request.user.id,
-            lines=[(line["product"], line["quantity"]) for line in data.validated_data["lines"]],
-            location_id=location_for_writes(location=data.validated_data.get("location")),
+            lines=[(line["product"], line["quantity"]) for line in values.get("lines", ())],
+            location_id=location_for_writes(location=values.get("location")),
+            reservation_id=values.get("reservation"),
+            any_reservation=has_role(request.user, Role.WAREHOUSE),
         )
         return Response(render_order(order), status=status.HTTP_201_CREATED)
 

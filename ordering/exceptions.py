@@ -1,3 +1,6 @@
+# Orders and reservations refuse missing or archived products alike: the error lives in
+# the catalogue, and orders' callers keep importing it from here.
+from catalog.exceptions import UnknownProducts  # noqa: F401
 from core.exceptions import Conflict, InvalidInput, NotFound
 
 
@@ -11,14 +14,6 @@ class OrderNotCancellable(Conflict):
     code = "order_not_cancellable"
     detail = "Only a placed order can be cancelled."
     schema_example = {"order": 4}
-
-
-class UnknownProducts(InvalidInput):
-    """Some ordered products do not exist or are archived."""
-
-    code = "unknown_product"
-    detail = "Some products do not exist or are no longer sold."
-    schema_example = {"products": [999]}
 
 
 class OrderTooLarge(InvalidInput):

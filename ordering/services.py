@@ -1,6 +1,5 @@
 """Placing and cancelling orders: each one transaction through the ledger's posting."""
 
-from collections import Counter
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -8,8 +7,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import Product
-from ledger.models import Movement, MovementKind
+from ledger.exceptions import ExceedsReservation, InsufficientStock, ReservationNotHeld
+from ledger.models import Movement, MovementKind, ReservationStatus
 from ledger.posting import Posting, movements_post
+from ledger.reservations import merge_lines, overdue_holds_expire, reservation_commit
+from ledger.selectors import reservation_get
 from ordering.exceptions import (
     OrderNotCancellable,
     OrderNotFound,
@@ -26,17 +28,13 @@ MAX_UNITS = 10_000
 MAX_TOTAL = Decimal("999999999999.99")  # Order.total: 14 digits, 2 of them decimals
 
 
-def merge_lines(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
-    """(product, quantity) pairs -> {product: total quantity}, first appearance first."""
-    merged: Counter[int] = Counter()
-    for product_id, quantity in lines:
-        merged[product_id] += quantity
-    return dict(merged)
-
-
-@transaction.atomic
 def order_place(
-    *, customer_id: int, lines: Iterable[tuple[int, int]], location_id: int | None = None
+    *,
+    customer_id: int,
+    lines: Iterable[tuple[int, int]] = (),
+    location_id: int | None = None,
+    reservation_id: int | None = None,
+    any_reservation: bool = False,
 ) -> Order:
     """Place an order: one consumption movement per product, all or nothing, taking
     available units at one location (None: the default one).
@@ -44,29 +42,47 @@ def order_place(
     Reads the products (one query, for prices and to refuse unknown or archived ones),
     writes the order and its lines, then posts through movements_post, which locks the
     balance rows in (product, location) order. Costs n + 3 statements for n products
-    (two more at a named location).
+    (two more at a named location). If the posting is refused for want of units, that
+    transaction is rolled back (its locks with it), the overdue holds of the short
+    products are expired (their own transaction) and, if any were or the short lines'
+    units are available by now, the order is tried once more; inside a caller's
+    transaction each is a savepoint instead.
+
+    With ``reservation_id``, the order takes held units instead: see
+    _order_from_reservation (``lines`` then names the units taken, each at most those
+    held; none: everything held).
     Raises OrderTooLarge, UnknownProducts, InsufficientStock (every short line),
-    UnknownLocation; nothing is written then.
+    UnknownLocation; with a reservation ReservationNotFound, ReservationNotHeld,
+    ExceedsReservation. Nothing of the order is written then (overdue holds it expired
+    stay expired).
     """
     quantities = merge_lines(lines)
+    if reservation_id is not None:
+        return _order_from_reservation(
+            customer_id=customer_id,
+            reservation_id=reservation_id,
+            quantities=quantities or None,
+            any_reservation=any_reservation,
+        )
+    _check_size(quantities)
+    try:
+        return _order_place(customer_id=customer_id, quantities=quantities, location_id=location_id)
+    except InsufficientStock as refusal:
+        if not overdue_holds_expire(refusal=refusal, location_id=location_id):
+            raise
+    return _order_place(customer_id=customer_id, quantities=quantities, location_id=location_id)
+
+
+def _check_size(quantities: dict[int, int]) -> None:
     if not 1 <= len(quantities) <= MAX_LINES:
         raise OrderTooLarge(f"An order has 1 to {MAX_LINES} products.")
     if sum(quantities.values()) > MAX_UNITS:
         raise OrderTooLarge(f"An order has at most {MAX_UNITS} units.")
-    products = _sellable_products(list(quantities))
-    unknown = sorted(set(quantities) - set(products))
-    if unknown:
-        raise UnknownProducts(products=unknown)
 
-    total = sum((products[p].price * q for p, q in quantities.items()), Decimal("0.00"))
-    if total > MAX_TOTAL:
-        raise OrderTooLarge(f"An order's total cannot exceed {MAX_TOTAL}.")
-    order = Order(customer_id=customer_id, status=OrderStatus.PLACED, total=total)
-    order_lines = [
-        OrderLine(product=products[p], quantity=q, unit_price=products[p].price)
-        for p, q in quantities.items()
-    ]
-    _insert_order(order, order_lines)
+
+@transaction.atomic
+def _order_place(*, customer_id: int, quantities: dict[int, int], location_id: int | None) -> Order:
+    order, order_lines = _new_order(customer_id=customer_id, quantities=quantities)
     movements_post(
         postings=[
             Posting(
@@ -81,8 +97,75 @@ def order_place(
         ],
         actor_id=customer_id,
     )
-    order.prefetched_lines = order_lines
     return order
+
+
+@transaction.atomic
+def _order_from_reservation(
+    *,
+    customer_id: int,
+    reservation_id: int,
+    quantities: dict[int, int] | None,
+    any_reservation: bool,
+) -> Order:
+    """An order of held units: the reservation's lines (or ``quantities``, each at most
+    what is held), placed for the reservation's customer, at its location. The
+    reservation is committed with the order (ledger.reservations.reservation_commit):
+    a ``commit`` movement per order line, tied to it, and a ``release`` for the units
+    not ordered. ``customer_id`` is who places it: a customer may use only their own
+    reservations; warehouse staff (``any_reservation``) anyone's.
+
+    Reads the reservation and its lines unlocked (they do not change while it is held),
+    writes the order, then commits the reservation, which locks its row first and then
+    the balance rows: if it was resolved meanwhile the whole order is refused.
+    """
+    reservation = reservation_get(
+        reservation_id=reservation_id, customer_id=None if any_reservation else customer_id
+    )
+    if reservation.current_status != ReservationStatus.HELD:
+        raise ReservationNotHeld(reservation=reservation_id, status=reservation.current_status)
+    held = {line.product_id: line.quantity for line in reservation.lines.all()}
+    if quantities is None:
+        quantities = held
+    else:
+        wrong = [
+            {"product": product, "requested": quantity, "available": held.get(product, 0)}
+            for product, quantity in quantities.items()
+            if quantity > held.get(product, 0)
+        ]
+        if wrong:
+            raise ExceedsReservation(lines=wrong)
+    _check_size(quantities)
+    order, order_lines = _new_order(customer_id=reservation.customer_id, quantities=quantities)
+    reservation_commit(
+        reservation_id=reservation_id,
+        actor_id=customer_id,
+        lines=quantities,
+        order_line_ids={line.product_id: line.id for line in order_lines},
+        reference=f"order {order.id}",
+    )
+    return order
+
+
+def _new_order(*, customer_id: int, quantities: dict[int, int]) -> tuple[Order, list[OrderLine]]:
+    """Write the order and its lines at today's prices. Raises UnknownProducts,
+    OrderTooLarge (the total)."""
+    products = _sellable_products(list(quantities))
+    unknown = sorted(set(quantities) - set(products))
+    if unknown:
+        raise UnknownProducts(products=unknown)
+
+    total = sum((products[p].price * q for p, q in quantities.items()), Decimal("0.00"))
+    if total > MAX_TOTAL:
+        raise OrderTooLarge(f"An order's total cannot exceed {MAX_TOTAL}.")
+    order = Order(customer_id=customer_id, status=OrderStatus.PLACED, total=total)
+    order_lines = [
+        OrderLine(product=products[p], quantity=q, unit_price=products[p].price)
+        for p, q in quantities.items()
+    ]
+    _insert_order(order, order_lines)
+    order.prefetched_lines = order_lines
+    return order, order_lines
 
 
 def _sellable_products(product_ids: list[int]) -> dict[int, Product]:
@@ -131,7 +214,9 @@ def _insert_order(order: Order, lines: list[OrderLine]) -> None:
 @transaction.atomic
 def order_cancel(*, order_id: int, actor_id: int, customer_id: int | None) -> Order:
     """Cancel a placed order: one reversal movement per line, each pointing at the
-    consumption it undoes, and the status change, in one transaction.
+    consumption (or, for an order from a reservation, the commit) it undoes, and the
+    status change, in one transaction. The units go back on hand and available (not
+    back into the reservation, which stays committed).
 
     ``customer_id`` limits the cancel to that customer's orders (None: any order, for
     warehouse staff). Locks the order row with a conditional UPDATE, so of concurrent
@@ -153,8 +238,9 @@ def order_cancel(*, order_id: int, actor_id: int, customer_id: int | None) -> Or
             raise OrderNotFound(order=order_id)
         raise OrderNotCancellable(order=order_id)
 
+    # What the order took: consumptions, or the commits of the reservation it came from.
     consumptions = Movement.objects.filter(
-        order_line__order_id=order_id, kind=MovementKind.CONSUMPTION
+        order_line__order_id=order_id, kind__in=[MovementKind.CONSUMPTION, MovementKind.COMMIT]
     ).values_list("id", "product_id", "quantity", "order_line_id", "location_id")
     movements_post(
         postings=[

@@ -161,6 +161,9 @@ EXAMPLE_SENDERS = {
     # Runs after the create (the paths are sorted): receives part of transfer 1, then
     # the rest.
     "api_v1_transfers_receive_create": "warehouse",
+    "api_v1_reservations_create": "customer",
+    # The reservation the example above made (the ids start at 1 here).
+    "api_v1_reservations_commit_create": "customer",
     "store_orders_create": "customer",
     # Revokes the sender's tokens: a role that sends no other example.
     "api_v1_auth_password_create": "auditor",
@@ -170,7 +173,7 @@ EXAMPLE_SENDERS = {
 def test_every_request_example_succeeds_against_the_demo_data(schema):
     # The examples name the demo products by id (1 to 8), as `make run` numbers them.
     with connection.cursor() as cursor:
-        for table in ("catalog_product", "ordering_order", "ledger_transfer"):
+        for table in ("catalog_product", "ordering_order", "ledger_transfer", "ledger_reservation"):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 1, false)")
     call_command("load_demo")
     clients = {None: client_for(None)}

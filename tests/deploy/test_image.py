@@ -5,6 +5,7 @@ import re
 import subprocess
 import tomllib
 
+import pytest
 import yaml
 from django.conf import settings
 from packaging.requirements import Requirement
@@ -153,7 +154,8 @@ def test_compose_publishes_the_app_on_this_host_only():
         assert str(port).startswith("127.0.0.1:"), (name, port)
 
 
-def test_compose_worker_waits_for_the_backend_to_migrate():
-    worker = yaml.safe_load((BASE_DIR / "docker-compose.yaml").read_text())["services"]["worker"]
+@pytest.mark.parametrize("name", ["worker", "reservations-worker"])
+def test_compose_worker_waits_for_the_backend_to_migrate(name):
+    worker = yaml.safe_load((BASE_DIR / "docker-compose.yaml").read_text())["services"][name]
     # With RUN_MIGRATIONS=false the entrypoint waits for the schema (test_entrypoint).
     assert worker["environment"]["RUN_MIGRATIONS"] == "false"

@@ -26,7 +26,7 @@ _EFFECTS = {
 
 def _delta(index: int) -> str:
     cases = " ".join(f"WHEN '{kind}' THEN {c[index]}" for kind, c in _EFFECTS.items())
-    return f"(CASE m.kind {cases} END * m.quantity)"
+    return f"(CASE kind {cases} END * quantity)"
 
 
 _ON_HAND, _RESERVED, _INCOMING = _delta(0), _delta(1), _delta(2)
@@ -37,14 +37,17 @@ def assert_ledger_consistent() -> None:
         cursor.execute("SELECT DISTINCT kind FROM ledger_movement")
         unknown = {kind for (kind,) in cursor.fetchall()} - set(_EFFECTS)
         assert not unknown, f"kinds the oracle does not know: {unknown}"
-        # 3. each figure = the fold of its movements, version = number of movements.
+        # 3. The figures are the fold of the movements, version = number of movements.
         cursor.execute(f"""
             SELECT b.product_id, b.location_id FROM ledger_stockbalance b
-              LEFT JOIN ledger_movement m USING (product_id, location_id)
-          GROUP BY b.product_id, b.location_id, b.on_hand, b.reserved, b.incoming, b.version
-            HAVING (b.on_hand, b.reserved, b.incoming, b.version) IS DISTINCT FROM (
-                       COALESCE(SUM({_ON_HAND}), 0), COALESCE(SUM({_RESERVED}), 0),
-                       COALESCE(SUM({_INCOMING}), 0), COUNT(m.id))
+              LEFT JOIN (
+                  SELECT product_id, location_id, SUM({_ON_HAND}) AS on_hand,
+                         SUM({_RESERVED}) AS reserved, SUM({_INCOMING}) AS incoming,
+                         COUNT(*) AS n
+                    FROM ledger_movement GROUP BY product_id, location_id
+              ) m USING (product_id, location_id)
+             WHERE b.on_hand <> COALESCE(m.on_hand, 0) OR b.reserved <> COALESCE(m.reserved, 0)
+                OR b.incoming <> COALESCE(m.incoming, 0) OR b.version <> COALESCE(m.n, 0)
         """)
         assert cursor.fetchall() == [], "balance rows disagree with their movements"
         cursor.execute("""
@@ -56,18 +59,18 @@ def assert_ledger_consistent() -> None:
             SELECT id FROM ledger_stockbalance
              WHERE on_hand < reserved OR reserved < 0 OR incoming < 0
         """)
-        assert cursor.fetchall() == [], "a balance holds more reserved than on hand"
-        # seq is gapless 1..n and each *_after figure is the running fold, valid.
+        assert cursor.fetchall() == [], "figures out of range"
+        # seq is gapless 1..n and the *_after figures are the running sums, in range.
         cursor.execute(f"""
             SELECT product_id, location_id, seq FROM (
-                SELECT m.product_id, m.location_id, m.seq, m.balance_after, m.reserved_after,
-                       m.incoming_after,
+                SELECT product_id, location_id, seq, balance_after, reserved_after,
+                       incoming_after,
                        ROW_NUMBER() OVER w AS expected_seq,
                        SUM({_ON_HAND}) OVER w AS on_hand,
                        SUM({_RESERVED}) OVER w AS reserved,
                        SUM({_INCOMING}) OVER w AS incoming
-                  FROM ledger_movement m
-                WINDOW w AS (PARTITION BY m.product_id, m.location_id ORDER BY m.seq)
+                  FROM ledger_movement
+                WINDOW w AS (PARTITION BY product_id, location_id ORDER BY seq)
             ) t
              WHERE seq <> expected_seq OR balance_after <> on_hand
                 OR reserved_after <> reserved OR incoming_after <> incoming
@@ -85,18 +88,6 @@ def assert_ledger_consistent() -> None:
             ) t WHERE recorded_at < prev
         """)
         assert cursor.fetchall() == [], "recorded_at went backwards"
-        # A reservation's movements all change its reserved units: once it is resolved
-        # they sum to zero, while it is held to the units of its lines.
-        cursor.execute("""
-            SELECT r.id FROM ledger_reservation r
-              JOIN ledger_movement m ON m.reservation_id = r.id
-          GROUP BY r.id, r.status
-            HAVING SUM(m.quantity) <> CASE WHEN r.status = 'held' THEN
-                       (SELECT SUM(quantity) FROM ledger_reservationline
-                         WHERE reservation_id = r.id)
-                   ELSE 0 END
-        """)
-        assert cursor.fetchall() == [], "a reservation holds other units than its lines"
         # A transfer announces at its destination what it takes from its origin, returns
         # to its origin what it stops expecting, and receives at most what is in transit.
         cursor.execute("""
@@ -113,6 +104,7 @@ def assert_ledger_consistent() -> None:
         """)
         assert cursor.fetchall() == [], "a transfer's legs do not add up"
         _assert_transfer_lines_consistent(cursor)
+    _assert_reservations_consistent()
 
 
 def _assert_transfer_lines_consistent(cursor) -> None:
@@ -165,3 +157,56 @@ def _assert_transfer_lines_consistent(cursor) -> None:
          WHERE b.incoming <> COALESCE(o.owed, 0)
     """)
     assert cursor.fetchall() == [], "incoming disagrees with the transfers in transit"
+
+
+def _assert_reservations_consistent() -> None:
+    """What is reserved is what held reservations hold, and each reservation's movements
+    are those of its status: held, a hold per line; committed, the hold, a commit of the
+    committed units and a release of the rest; released, the hold and its release;
+    expired, the hold and its expiry."""
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT b.product_id, b.location_id FROM ledger_stockbalance b
+              LEFT JOIN (
+                  SELECT l.product_id, r.location_id, SUM(l.quantity) AS held
+                    FROM ledger_reservation r
+                    JOIN ledger_reservationline l ON l.reservation_id = r.id
+                   WHERE r.status = 'held'
+                   GROUP BY l.product_id, r.location_id
+              ) h USING (product_id, location_id)
+             WHERE b.reserved <> COALESCE(h.held, 0)
+        """)
+        assert cursor.fetchall() == [], "reserved units are not what held reservations hold"
+        cursor.execute("""
+            SELECT r.id, l.product_id FROM ledger_reservation r
+              JOIN ledger_reservationline l ON l.reservation_id = r.id
+              LEFT JOIN (
+                  SELECT reservation_id, product_id, location_id,
+                         SUM(quantity) FILTER (WHERE kind = 'hold') AS hold,
+                         COUNT(*) FILTER (WHERE kind = 'hold') AS holds,
+                         COALESCE(SUM(-quantity) FILTER (WHERE kind = 'commit'), 0) AS commit,
+                         COALESCE(SUM(-quantity) FILTER (WHERE kind = 'release'), 0)
+                             AS release,
+                         COALESCE(SUM(-quantity) FILTER (WHERE kind = 'expiry'), 0) AS expiry
+                    FROM ledger_movement WHERE reservation_id IS NOT NULL
+                   GROUP BY reservation_id, product_id, location_id
+              ) m ON m.reservation_id = r.id AND m.product_id = l.product_id
+                 AND m.location_id = r.location_id
+             WHERE m.holds IS DISTINCT FROM 1 OR m.hold <> l.quantity
+                OR m.commit <> l.committed
+                OR (r.status = 'held' AND m.commit + m.release + m.expiry <> 0)
+                OR (r.status = 'committed'
+                    AND (m.release <> l.quantity - l.committed OR m.expiry <> 0))
+                OR (r.status = 'released'
+                    AND (m.release <> l.quantity OR m.commit + m.expiry <> 0))
+                OR (r.status = 'expired'
+                    AND (m.expiry <> l.quantity OR m.commit + m.release <> 0))
+        """)
+        assert cursor.fetchall() == [], "a reservation's movements do not match its status"
+        cursor.execute("""
+            SELECT m.id FROM ledger_movement m
+              LEFT JOIN ledger_reservationline l
+                ON l.reservation_id = m.reservation_id AND l.product_id = m.product_id
+             WHERE m.reservation_id IS NOT NULL AND l.id IS NULL
+        """)
+        assert cursor.fetchall() == [], "a reservation movement for a product it does not hold"
