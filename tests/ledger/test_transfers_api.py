@@ -6,17 +6,14 @@ import io
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
 
 from ledger.models import (
     Movement,
-    MovementKind,
-    Reservation,
     StockBalance,
     Transfer,
     TransferLine,
 )
-from ledger.posting import Posting, movements_post
+from ledger.reservations import reservation_create
 from ledger.services import location_create, stock_restock
 from ledger.transfers import MAX_LINES, MAX_QUANTITY
 from tests.factories import ProductFactory, UserFactory
@@ -247,23 +244,13 @@ def test_a_transfer_between_two_named_locations_leaves_the_default_alone(warehou
 
 
 def hold(product, location, quantity, user):
-    """Reserve units as a reservation's hold posting would."""
-    reservation = Reservation.objects.create(
-        location=location, customer=user, created_by=user, expires_at="2099-01-01T00:00:00Z"
+    """Reserve units for a customer at a location."""
+    reservation_create(
+        customer_id=user.id,
+        created_by_id=user.id,
+        lines=[(product.id, quantity)],
+        location_id=location.id,
     )
-    with transaction.atomic():
-        movements_post(
-            postings=[
-                Posting(
-                    product_id=product.id,
-                    kind=MovementKind.HOLD,
-                    quantity=quantity,
-                    location_id=location.id,
-                    reservation_id=reservation.id,
-                )
-            ],
-            actor_id=None,
-        )
 
 
 def test_a_transfer_takes_only_available_units_and_a_short_line_refuses_every_line(
