@@ -1,6 +1,7 @@
 """A property test of the whole inventory model: hypothesis drives random sequences of
-stock operations through the services, and after every step the figures of every
-(product, location) must equal a plain-Python model of them; at the end of each
+stock operations (restock, adjust, order, cancel, count, reserve, commit, release,
+expire, transfer, receive, cancel a transfer) through the services, and after every
+step the figures of every (product, location) must equal a plain-Python model of them; at the end of each
 sequence the ledger verifies (hash chains, the fold, the balances) and the independent
 oracle agrees.
 
@@ -9,8 +10,10 @@ each other's stock (they share the test's transaction)."""
 
 import itertools
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -18,6 +21,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     consumes,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -25,8 +29,15 @@ from hypothesis.stateful import (
 from core.exceptions import DomainError
 from ledger.exceptions import InsufficientStock
 from ledger.integrity import ledger_verify
-from ledger.models import StockBalance
+from ledger.models import Location, StockBalance
+from ledger.reservations import (
+    reservation_commit,
+    reservation_create,
+    reservation_release,
+    reservations_expire,
+)
 from ledger.services import location_create, stock_adjust, stock_restock, stock_take
+from ledger.transfers import transfer_cancel, transfer_create, transfer_receive
 from ordering.services import order_cancel, order_place
 from tests.factories import ProductFactory, UserFactory
 from tests.ledger.oracle import assert_ledger_consistent
@@ -57,7 +68,11 @@ class LedgerModel(RuleBasedStateMachine):
         self.user = UserFactory()
         self.products = [ProductFactory(sku=f"M{n}-{i}").id for i in range(PRODUCTS)]
         self.locations = [None, location_create(code=f"M{n}", name=f"Model {n}").id]
+        # Transfers name both ends: the default location by its id.
+        self.location_ids = [Location.objects.get(is_default=True).id, self.locations[1]]
         self.model = {(p, loc): Figures() for p in self.products for loc in self.locations}
+        self.held: dict[int, tuple[object, dict[int, int]]] = {}  # reservation -> loc, lines
+        self.in_transit: dict[int, tuple[int, int, dict[int, int]]] = {}  # from, to, owed
 
     # ---- helpers
 
@@ -154,6 +169,124 @@ class LedgerModel(RuleBasedStateMachine):
             return
         assert not short
         self.model[key].on_hand = counted
+
+    @rule(
+        lines=st.dictionaries(st.integers(0, PRODUCTS - 1), st.integers(1, 6), min_size=1),
+        location=st.integers(0, 1),
+    )
+    def reserve(self, lines, location):
+        loc = self.locations[location]
+        wanted = {self.products[p]: q for p, q in lines.items()}
+        short = any(self.model[(p, loc)].available < q for p, q in wanted.items())
+        reservation = self.expect_refusal(
+            lambda: reservation_create(
+                customer_id=self.user.id,
+                created_by_id=self.user.id,
+                lines=list(wanted.items()),
+                location_id=loc,
+            ),
+            short,
+        )
+        if reservation is not None:
+            for p, q in wanted.items():
+                self.model[(p, loc)].reserved += q
+            self.held[reservation.id] = (loc, wanted)
+
+    def _pick(self, pool: dict, index: int) -> int:
+        return sorted(pool)[index % len(pool)]
+
+    @precondition(lambda self: self.held)
+    @rule(index=st.integers(0, 50), share=st.sampled_from([None, 0.0, 0.5]))
+    def commit(self, index, share):
+        """Commit all held units (None), or a share of each line (at least one unit in
+        all: the rest is released)."""
+        reservation_id = self._pick(self.held, index)
+        loc, lines = self.held.pop(reservation_id)
+        taken = dict(lines) if share is None else {p: int(q * share) for p, q in lines.items()}
+        if not any(taken.values()):
+            first = next(iter(lines))
+            taken[first] = 1
+        reservation_commit(
+            reservation_id=reservation_id,
+            actor_id=self.user.id,
+            lines=None if share is None else taken,
+        )
+        for p, q in lines.items():
+            self.model[(p, loc)].reserved -= q
+            self.model[(p, loc)].on_hand -= taken.get(p, 0)
+
+    @precondition(lambda self: self.held)
+    @rule(index=st.integers(0, 50))
+    def release(self, index):
+        reservation_id = self._pick(self.held, index)
+        loc, lines = self.held.pop(reservation_id)
+        reservation_release(reservation_id=reservation_id, actor_id=self.user.id)
+        for p, q in lines.items():
+            self.model[(p, loc)].reserved -= q
+
+    @precondition(lambda self: self.held)
+    @rule()
+    def expire(self):
+        """Time passes: every hold runs out and the worker expires them."""
+        later = timezone.now() + timedelta(days=8)
+        assert reservations_expire(now=later, product_ids=self.products) == len(self.held)
+        for loc, lines in self.held.values():
+            for p, q in lines.items():
+                self.model[(p, loc)].reserved -= q
+        self.held.clear()
+
+    @rule(
+        lines=st.dictionaries(st.integers(0, PRODUCTS - 1), st.integers(1, 6), min_size=1),
+        origin=st.integers(0, 1),
+    )
+    def transfer(self, lines, origin):
+        source, target = self.locations[origin], self.locations[1 - origin]
+        wanted = {self.products[p]: q for p, q in lines.items()}
+        short = any(self.model[(p, source)].available < q for p, q in wanted.items())
+        transfer = self.expect_refusal(
+            lambda: transfer_create(
+                from_location_id=self.location_ids[origin],
+                to_location_id=self.location_ids[1 - origin],
+                lines=list(wanted.items()),
+                actor_id=self.user.id,
+            ),
+            short,
+        )
+        if transfer is not None:
+            for p, q in wanted.items():
+                self.model[(p, source)].on_hand -= q
+                self.model[(p, target)].incoming += q
+            self.in_transit[transfer.id] = (source, target, dict(wanted))
+
+    @precondition(lambda self: self.in_transit)
+    @rule(index=st.integers(0, 50), everything=st.booleans())
+    def receive(self, index, everything):
+        """Receive everything still in transit, or one unit of each line."""
+        transfer_id = self._pick(self.in_transit, index)
+        source, target, owed = self.in_transit[transfer_id]
+        units = dict(owed) if everything else {p: 1 for p in owed}
+        transfer_receive(
+            transfer_id=transfer_id, actor_id=self.user.id, lines=None if everything else units
+        )
+        for p, k in units.items():
+            self.model[(p, target)].incoming -= k
+            self.model[(p, target)].on_hand += k
+            owed[p] -= k
+        remaining = {p: k for p, k in owed.items() if k}
+        if remaining:
+            self.in_transit[transfer_id] = (source, target, remaining)
+        else:
+            del self.in_transit[transfer_id]
+
+    @precondition(lambda self: self.in_transit)
+    @rule(index=st.integers(0, 50))
+    def cancel_transfer(self, index):
+        transfer_id = self._pick(self.in_transit, index)
+        source, target, owed = self.in_transit.pop(transfer_id)
+        transfer_cancel(transfer_id=transfer_id, actor_id=self.user.id)
+        for p, r in owed.items():
+            self.model[(p, target)].incoming -= r
+            self.model[(p, source)].on_hand += r
 
     # ---- checks
 
