@@ -1,9 +1,9 @@
 """A property test of the whole inventory model: hypothesis drives random sequences of
 stock operations (restock, adjust, order, cancel, count, reserve, commit, release,
 expire, transfer, receive, cancel a transfer) through the services, and after every
-step the figures of every (product, location) must equal a plain-Python model of them; at the end of each
-sequence the ledger verifies (hash chains, the fold, the balances) and the independent
-oracle agrees.
+step the figures of every (product, location) must equal a plain-Python model of them;
+at the end of each sequence the ledger verifies (hash chains, the fold, the balances)
+and the independent oracle agrees.
 
 Each sequence works on products and a location of its own, so sequences do not see
 each other's stock (they share the test's transaction)."""
