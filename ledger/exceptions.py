@@ -75,3 +75,55 @@ class VersionMismatch(PreconditionFailed):
         "available": 8,
         "incoming": 0,
     }
+
+
+class UnknownProducts(InvalidInput):
+    """Lines of a receipt or a stocktake name products that do not exist (by id or by
+    sku) or, for a receipt, are archived: every one of them, ids and skus apart. The
+    code is the one an order's unknown products have."""
+
+    code = "unknown_product"
+    detail = "Some products do not exist or are archived."
+    schema_example = {"products": [999], "skus": ["NO-SUCH-SKU"]}
+
+
+class InvalidLineCount(InvalidInput):
+    """A receipt or a stocktake with no line, or with more lines than one may hold."""
+
+    code = "invalid_line_count"
+    detail = "A receipt or a stocktake has 1 to 5000 lines."
+
+
+class ReceiptNotFound(NotFound):
+    code = "receipt_not_found"
+    detail = "No such receipt."
+    schema_example = {"receipt": 999}
+
+
+class DuplicateCount(InvalidInput):
+    """A stocktake counts a product on two lines: a count is the whole quantity on
+    hand, so two counts of one product contradict each other (add them up first)."""
+
+    code = "duplicate_count"
+    detail = "A stocktake counts each product once."
+    schema_example = {"products": [8]}
+
+
+class InvalidCountedAt(InvalidInput):
+    """A stocktake's counted_at in the future (by the database's clock, past a small
+    allowance for clock skew) or older than a stocktake may be."""
+
+    code = "invalid_counted_at"
+    detail = "counted_at must be in the past, and at most 7 days ago."
+    schema_example = {"counted_at": "2025-01-31T17:00:00Z", "now": "2025-01-30T09:12:03Z"}
+
+
+class CountSuperseded(Conflict):
+    """A stocktake line's product was counted again (a stocktake adjustment posted) after
+    this count's counted_at: the balance as of counted_at lacks that correction, so
+    posting this count would apply it twice or undo the newer count. Nothing is
+    written; count again."""
+
+    code = "count_superseded"
+    detail = "These products were counted again after counted_at; count them again."
+    schema_example = {"products": [8]}

@@ -1,3 +1,4 @@
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -7,7 +8,12 @@ from django.utils import timezone
 
 from catalog.exceptions import ProductNotFound
 from core.filtering import MAX_ID, apply_filters
-from ledger.exceptions import LocationNotFound, MovementNotFound, UnknownLocation
+from ledger.exceptions import (
+    LocationNotFound,
+    MovementNotFound,
+    UnknownLocation,
+    UnknownProducts,
+)
 from ledger.filters import LocationListFilter, MovementFilter, StockAlertFilter
 from ledger.models import Location, Movement, StockAlert, StockBalance
 
@@ -235,3 +241,35 @@ def stock_alert_list(*, filters: dict | None = None) -> QuerySet[StockAlert]:
         .order_by("-id")
     )
     return apply_filters(StockAlertFilter, filters, queryset)
+
+
+# --- Products named by id or sku (receipts, stocktakes) --------------------------------
+
+ProductRef = int | str  # a product's id, or its sku
+
+# Both kinds of name in one statement: a BitmapOr of the primary key and the sku index.
+_PRODUCTS_BY_REF = """
+SELECT id, sku, is_active FROM catalog_product
+ WHERE id = ANY(%s::bigint[]) OR sku = ANY(%s::varchar[])
+"""
+
+
+def products_resolve(
+    *, refs: Iterable[ProductRef], active_only: bool
+) -> dict[ProductRef, tuple[int, str]]:
+    """Each product named by id (an int) or by sku (a str): {ref: (id, sku)}, in one
+    query whatever the number of refs. With ``active_only``, archived products count as
+    unknown. Raises UnknownProducts listing every unknown id and every unknown sku."""
+    refs = list(dict.fromkeys(refs))
+    ids = [ref for ref in refs if isinstance(ref, int)]
+    skus = [ref for ref in refs if isinstance(ref, str)]
+    with connection.cursor() as cursor:
+        cursor.execute(_PRODUCTS_BY_REF, [[i for i in ids if 0 < i <= MAX_ID], skus])
+        rows = [row for row in cursor.fetchall() if row[2] or not active_only]
+    by_id = {row[0]: (row[0], row[1]) for row in rows}
+    by_sku = {row[1]: (row[0], row[1]) for row in rows}
+    unknown_ids = [i for i in ids if i not in by_id]
+    unknown_skus = [sku for sku in skus if sku not in by_sku]
+    if unknown_ids or unknown_skus:
+        raise UnknownProducts(products=sorted(unknown_ids), skus=sorted(unknown_skus))
+    return {ref: by_id[ref] if isinstance(ref, int) else by_sku[ref] for ref in refs}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledger.apis import alerts, export, history, locations, stock_writes
+from ledger.apis import alerts, export, history, locations, receipts, stock_writes, stocktakes
 
 urlpatterns = [
     path("products/<int:product_id>/restocks/", stock_writes.RestockApi.as_view(), name="restock"),
@@ -25,4 +25,7 @@ urlpatterns = [
         "locations/<str:location>/", locations.LocationDetailApi.as_view(), name="location-detail"
     ),
     path("stock-alerts/", alerts.StockAlertListApi.as_view(), name="stock-alert-list"),
+    path("receipts/", receipts.ReceiptCreateApi.as_view(), name="receipt-list"),
+    path("receipts/<int:receipt_id>/", receipts.ReceiptDetailApi.as_view(), name="receipt-detail"),
+    path("stocktakes/", stocktakes.StocktakeCreateApi.as_view(), name="stocktake-list"),
 ]

@@ -157,6 +157,8 @@ EXAMPLE_SENDERS = {
     "api_v1_orders_create": "customer",
     "api_v1_locations_create": "warehouse",
     "api_v1_locations_partial_update": "warehouse",
+    "api_v1_receipts_create": "warehouse",
+    "api_v1_stocktakes_create": "warehouse",
     "store_orders_create": "customer",
     # Revokes the sender's tokens: a role that sends no other example.
     "api_v1_auth_password_create": "auditor",
