@@ -247,10 +247,15 @@ def stock_alert_list(*, filters: dict | None = None) -> QuerySet[StockAlert]:
 
 ProductRef = int | str  # a product's id, or its sku
 
-# Both kinds of name in one statement: a BitmapOr of the primary key and the sku index.
+# Both kinds of name in one statement, each joined to its unique index: ``= ANY(array)``
+# would be a filter that scans the array for every product when the planner reads the
+# whole table (5,000 skus against 5,000 products took 0.7 s; joined: a few ms).
 _PRODUCTS_BY_REF = """
-SELECT id, sku, is_active FROM catalog_product
- WHERE id = ANY(%s::bigint[]) OR sku = ANY(%s::varchar[])
+SELECT p.id, p.sku, p.is_active
+  FROM unnest(%s::bigint[]) AS v(id) JOIN catalog_product AS p ON p.id = v.id
+ UNION ALL
+SELECT p.id, p.sku, p.is_active
+  FROM unnest(%s::varchar[]) AS v(sku) JOIN catalog_product AS p ON p.sku = v.sku
 """
 
 
