@@ -387,3 +387,18 @@ def test_the_products_are_named_in_one_statement_whatever_the_mix_of_ids_and_sku
     assert kinds == ["SELECT", "WITH", "SELECT", "UPDATE", "WITH"]
     assert "catalog_product" in statements[0] or "catalog_product" in statements[1]
     assert Product.objects.count() == 20
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ['DN "7" {a,b}', "C:\\deliveries\\7", "NULL", "Lieferschein Nr. 7, Müller ✓", "a\tb", '\\"{}'],
+)
+def test_a_reference_is_posted_as_given_whatever_its_characters(warehouse, reference):
+    products = [ProductFactory(), ProductFactory()]
+    response = receive(
+        warehouse, [{"product": p.id, "quantity": 1} for p in products], reference=reference
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["reference"] == reference
+    assert set(Movement.objects.values_list("reference", flat=True).distinct()) == {reference}
+    # The autouse check verifies each movement's hash against the stored reference.
