@@ -41,7 +41,7 @@ class ReceiptInput(serializers.Serializer):
     reference = serializers.CharField(
         max_length=MAX_REFERENCE_LENGTH, help_text="The delivery's reference, e.g. its note."
     )
-    # A ListField of a small serializer: validating 5,000 lines takes ~85 ms.
+    # A ListField of a small serializer: 5,000 lines validate in 85-150 ms (bench/receipts.py).
     lines = serializers.ListField(
         child=ReceiptLineInput(),
         min_length=1,
