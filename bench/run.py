@@ -26,6 +26,7 @@ from bench import common  # noqa: E402
 BENCHMARKS = [
     "bench.ledger_bench",
     "bench.http_bench",
+    "bench.receipts",
 ]
 
 

@@ -21,8 +21,10 @@ class ProductExists(Conflict):
 
 
 class UnknownProducts(InvalidInput):
-    """Some products an order or a reservation names do not exist or are archived."""
+    """Some products a request names do not exist or are archived (a transfer may move
+    archived ones): every one of them, ids in ``products`` and, where lines name
+    products by sku (receipts, stocktakes), skus in ``skus``."""
 
     code = "unknown_product"
     detail = "Some products do not exist or are no longer sold."
-    schema_example = {"products": [999]}
+    schema_example = {"products": [999], "skus": ["NO-SUCH-SKU"]}

@@ -61,8 +61,23 @@ class Error(serializers.Serializer):
     products = serializers.ListField(
         child=serializers.IntegerField(),
         required=False,
-        help_text="`unknown_product`: the ids that do not exist (or, for an order, are archived).",
+        help_text="`unknown_product`: the ids that do not exist or are archived (for a"
+        " transfer: do not exist); `duplicate_count`: the products counted twice;"
+        " `count_superseded`: the products counted again since.",
     )
+    skus = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="`unknown_product` (receipts, stocktakes): the skus that name no product"
+        " (or an archived one, in a receipt).",
+    )
+    counted_at = serializers.DateTimeField(
+        required=False, help_text="`invalid_counted_at`: the instant given."
+    )
+    now = serializers.DateTimeField(
+        required=False, help_text="`invalid_counted_at`: the server's time when it was checked."
+    )
+    receipt = serializers.IntegerField(required=False, help_text="`receipt_not_found`: the id.")
     product = serializers.IntegerField(required=False, help_text="`product_not_found`: the id.")
     order = serializers.IntegerField(
         required=False, help_text="`order_not_found`, `order_not_cancellable`: the id."

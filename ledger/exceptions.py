@@ -108,14 +108,6 @@ class TransferTooLarge(InvalidInput):
     detail = "The transfer is larger than one transfer may be."
 
 
-class UnknownTransferProducts(InvalidInput):
-    """A transfer names products that do not exist (archived ones move like any)."""
-
-    code = "unknown_product"
-    detail = "Some products do not exist."
-    schema_example = {"products": [999]}
-
-
 class TransferQuantityExceeded(Conflict):
     """A receive asks for more of a line than is still in transit. ``lines`` lists
     every such line: the units asked for and those still in transit (``available``; 0
@@ -168,3 +160,45 @@ class ExceedsReservation(InvalidInput):
 class InvalidTtl(InvalidInput):
     code = "invalid_ttl"
     detail = "A reservation is held for 1 second to 7 days (604800 seconds)."
+
+
+class InvalidLineCount(InvalidInput):
+    """A receipt or a stocktake with no line, or with more lines than one may hold."""
+
+    code = "invalid_line_count"
+    detail = "A receipt or a stocktake has 1 to 5000 lines."
+
+
+class ReceiptNotFound(NotFound):
+    code = "receipt_not_found"
+    detail = "No such receipt."
+    schema_example = {"receipt": 999}
+
+
+class DuplicateCount(InvalidInput):
+    """A stocktake counts a product on two lines: a count is the whole quantity on
+    hand, so two counts of one product contradict each other (add them up first)."""
+
+    code = "duplicate_count"
+    detail = "A stocktake counts each product once."
+    schema_example = {"products": [8]}
+
+
+class InvalidCountedAt(InvalidInput):
+    """A stocktake's counted_at in the future (by the database's clock, past a small
+    allowance for clock skew) or older than a stocktake may be."""
+
+    code = "invalid_counted_at"
+    detail = "counted_at must be in the past, and at most 7 days ago."
+    schema_example = {"counted_at": "2025-01-31T17:00:00Z", "now": "2025-01-30T09:12:03Z"}
+
+
+class CountSuperseded(Conflict):
+    """A stocktake line's product was counted again (a stocktake adjustment posted) after
+    this count's counted_at: the balance as of counted_at lacks that correction, so
+    posting this count would apply it twice or undo the newer count. Nothing is
+    written; count again."""
+
+    code = "count_superseded"
+    detail = "These products were counted again after counted_at; count them again."
+    schema_example = {"products": [8]}

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from django.db import connection
+from django.db.models.base import ModelState
 
 from catalog.exceptions import ProductNotFound
 from core.filtering import MAX_ID
@@ -197,6 +198,31 @@ def _write_sql(movements: int, chains: int, alerts: int, arrays: bool) -> str:
     return sql + " SELECT id, product_id, location_id, seq FROM m"
 
 
+# The array types whose elements are written quoted in an array literal.
+_QUOTED = frozenset({"varchar", "text", "timestamptz"})
+
+
+def _array(values: list, *, quoted: bool = False) -> str:
+    """``values`` as a PostgreSQL array literal, for a ``%s::<type>[]`` parameter.
+
+    Django's cursor binds parameters on the client, where psycopg adapts a list element
+    by element in Python: for a posting of 1,000 lines, its 30 arrays took ~40 ms of the
+    posting's ~250. Joined here, numbers need only str() (C speed) and quoted elements
+    (text, timestamps) one escape each: ~10 ms. None is NULL."""
+    if quoted:
+        items = (
+            "NULL"
+            if value is None
+            else '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for value in values
+        )
+    elif None in values:
+        items = ("NULL" if value is None else str(int(value)) for value in values)
+    else:
+        items = map(str, map(int, values))
+    return "{" + ",".join(items) + "}"
+
+
 def movements_post(*, postings: Sequence[Posting], actor_id: int | None) -> list[Movement]:
     """Append ``postings`` to the ledger and update the balances; returns the movements
     in lock order: by (product id, location id), then in the order given.
@@ -242,11 +268,11 @@ def movements_post(*, postings: Sequence[Posting], actor_id: int | None) -> list
             cursor.execute(
                 _APPLY_MANY,
                 [
-                    products,
-                    locations,
-                    *([pair.deltas[index] for pair in pairs] for index in range(len(FIGURES))),
-                    [len(pair.postings) for pair in pairs],
-                    [pair.expected_version for pair in pairs],
+                    _array(products),
+                    _array(locations),
+                    *(_array([pair.deltas[i] for pair in pairs]) for i in range(len(FIGURES))),
+                    _array([len(pair.postings) for pair in pairs]),
+                    _array([pair.expected_version for pair in pairs]),
                 ],
             )
         rows = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
@@ -274,6 +300,22 @@ def _pairs_in_lock_order(cursor, postings: Sequence[Posting]) -> list[_Pair]:
     )
 
 
+_LOCATION_FIELD = Movement._meta.get_field("location")
+
+
+def _movement(fields: dict, location: Location) -> Movement:
+    """A new Movement of ``fields`` (every column but id) at ``location``, built as
+    unpickling builds a model instance: ``__new__``, then its attributes. Model.__init__
+    sets each of the 22 fields through its descriptor: building a movement that way
+    took more time than hashing it, 40% of a large posting's Python. Nothing here
+    listens to pre_init or post_init, which this does not send."""
+    movement = Movement.__new__(Movement)
+    movement.__dict__.update(fields, id=None)
+    movement._state = ModelState()
+    _LOCATION_FIELD.set_cached_value(movement, location)
+    return movement
+
+
 def _movements(pairs: list[_Pair], rows: dict, actor_id: int | None):
     """Build the movements from the balances' new figures: each pair's figures before the
     posting are the new ones minus its deltas, and each movement's figures are the
@@ -281,6 +323,7 @@ def _movements(pairs: list[_Pair], rows: dict, actor_id: int | None):
     movements: list[Movement] = []
     last_hash: dict[tuple[int, int], str] = {}
     crossings: list[tuple[int, int, int, int, int]] = []  # product, location, seq, on_hand, level
+    locations: dict[int, Location] = {}
     for pair in pairs:
         location_id, code, on_hand, reserved, incoming, version, prev, level, recorded_at = rows[
             (pair.product_id, pair.location_id)
@@ -289,7 +332,11 @@ def _movements(pairs: list[_Pair], rows: dict, actor_id: int | None):
         figures = Figures(on_hand - d_on_hand, reserved - d_reserved, incoming - d_incoming)
         seq = version - len(pair.postings)
         # The code came with the row: rendering the movement needs no query for it.
-        location = Location.from_db(None, ["id", "code"], [location_id, code])
+        location = locations.get(location_id)
+        if location is None:
+            location = locations[location_id] = Location.from_db(
+                None, ["id", "code"], [location_id, code]
+            )
         for posting in pair.postings:
             before, figures, seq = (
                 figures.on_hand,
@@ -331,9 +378,7 @@ def _movements(pairs: list[_Pair], rows: dict, actor_id: int | None):
                 "hash_version": CURRENT_VERSION,
             }
             fields["hash"] = prev = movement_hash(prev_hash=prev, **fields)
-            movement = Movement(**fields)
-            movement.location = location
-            movements.append(movement)
+            movements.append(_movement(fields, location))
             if before > level >= figures.on_hand:
                 crossings.append((pair.product_id, location_id, seq, figures.on_hand, level))
         last_hash[(pair.product_id, location_id)] = prev
@@ -369,14 +414,19 @@ def _write(cursor, movements, last_hash, crossings) -> None:
     """Insert the movements, store each chain's newest hash and write the alerts: one
     statement, whatever the number of movements."""
     chains = [(*key, digest) for key, digest in last_hash.items()]
-    rows = [[getattr(m, name) for name, _ in _MOVEMENT_COLUMNS] for m in movements]
     arrays = len(movements) > _VALUES_UP_TO
-    if arrays:  # one array per column
-        parts = (rows, chains, crossings)
-        params = [list(column) for part in parts if part for column in zip(*part, strict=True)]
+    if arrays:  # one array literal per column
+        params = [
+            _array([getattr(m, name) for m in movements], quoted=kind in _QUOTED)
+            for name, kind in _MOVEMENT_COLUMNS
+        ]
+        params += [_array([c[0] for c in chains]), _array([c[1] for c in chains])]
+        params.append(_array([c[2] for c in chains], quoted=True))
+        params += [_array(list(column)) for column in zip(*crossings, strict=True)]
     else:  # row after row
+        rows = [[getattr(m, name) for name, _ in _MOVEMENT_COLUMNS] for m in movements]
         params = [value for part in (rows, chains, crossings) for row in part for value in row]
-    cursor.execute(_write_sql(len(rows), len(chains), len(crossings), arrays), params)
+    cursor.execute(_write_sql(len(movements), len(chains), len(crossings), arrays), params)
     ids = {(product, location, seq): pk for pk, product, location, seq in cursor.fetchall()}
     for movement in movements:
         movement.id = movement.pk = ids[(movement.product_id, movement.location_id, movement.seq)]

@@ -1,3 +1,4 @@
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -5,7 +6,7 @@ from django.db import connection
 from django.db.models import F, Prefetch, QuerySet
 from django.utils import timezone
 
-from catalog.exceptions import ProductNotFound
+from catalog.exceptions import ProductNotFound, UnknownProducts
 from core.filtering import MAX_ID, apply_filters
 from ledger.exceptions import (
     LocationNotFound,
@@ -332,3 +333,40 @@ def reservation_get(*, reservation_id: int, customer_id: int | None) -> Reservat
         return reservation_list(customer_id=customer_id).get(pk=reservation_id)
     except Reservation.DoesNotExist as exc:
         raise ReservationNotFound(reservation=reservation_id) from exc
+
+
+# --- Products named by id or sku (receipts, stocktakes) --------------------------------
+
+ProductRef = int | str  # a product's id, or its sku
+
+# Both kinds of name in one statement, each joined to its unique index: ``= ANY(array)``
+# would be a filter that scans the array for every product when the planner reads the
+# whole table (5,000 skus against 5,000 products took 0.7 s; joined: a few ms).
+_PRODUCTS_BY_REF = """
+SELECT p.id, p.sku, p.is_active
+  FROM unnest(%s::bigint[]) AS v(id) JOIN catalog_product AS p ON p.id = v.id
+ UNION ALL
+SELECT p.id, p.sku, p.is_active
+  FROM unnest(%s::varchar[]) AS v(sku) JOIN catalog_product AS p ON p.sku = v.sku
+"""
+
+
+def products_resolve(
+    *, refs: Iterable[ProductRef], active_only: bool
+) -> dict[ProductRef, tuple[int, str]]:
+    """Each product named by id (an int) or by sku (a str): {ref: (id, sku)}, in one
+    query whatever the number of refs. With ``active_only``, archived products count as
+    unknown. Raises UnknownProducts listing every unknown id and every unknown sku."""
+    refs = list(dict.fromkeys(refs))
+    ids = [ref for ref in refs if isinstance(ref, int)]
+    skus = [ref for ref in refs if isinstance(ref, str)]
+    with connection.cursor() as cursor:
+        cursor.execute(_PRODUCTS_BY_REF, [[i for i in ids if 0 < i <= MAX_ID], skus])
+        rows = [row for row in cursor.fetchall() if row[2] or not active_only]
+    by_id = {row[0]: (row[0], row[1]) for row in rows}
+    by_sku = {row[1]: (row[0], row[1]) for row in rows}
+    unknown_ids = [i for i in ids if i not in by_id]
+    unknown_skus = [sku for sku in skus if sku not in by_sku]
+    if unknown_ids or unknown_skus:
+        raise UnknownProducts(products=sorted(unknown_ids), skus=sorted(unknown_skus))
+    return {ref: by_id[ref] if isinstance(ref, int) else by_sku[ref] for ref in refs}

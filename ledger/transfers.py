@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from django.db import connection, transaction
 from django.utils import timezone
 
+from catalog.exceptions import UnknownProducts
 from catalog.models import Product
 from core.filtering import MAX_ID
 from ledger.exceptions import (
@@ -31,7 +32,6 @@ from ledger.exceptions import (
     TransferSameLocation,
     TransferTooLarge,
     UnknownLocation,
-    UnknownTransferProducts,
 )
 from ledger.models import Location, MovementKind, Transfer, TransferLine, TransferStatus
 from ledger.posting import Posting, movements_post
@@ -67,7 +67,7 @@ def transfer_create(
     KEY SHARE) and the balance rows in (product, location) order. Costs the same number
     of statements for 1 line or 1,000.
     Raises TransferTooLarge, InvalidQuantity, UnknownLocation (missing or archived),
-    TransferSameLocation, UnknownTransferProducts, InsufficientStock (every line short of
+    TransferSameLocation, UnknownProducts, InsufficientStock (every line short of
     available units at the origin); nothing is written then.
     """
     quantities = merge_lines(lines)
@@ -80,7 +80,7 @@ def transfer_create(
     products = _products(list(quantities))
     unknown = sorted(set(quantities) - set(products))
     if unknown:
-        raise UnknownTransferProducts(products=unknown)
+        raise UnknownProducts("Some products do not exist.", products=unknown)
 
     transfer = Transfer.objects.create(
         from_location=origin,

@@ -1,6 +1,16 @@
 from django.urls import path
 
-from ledger.apis import alerts, export, history, locations, reservations, stock_writes, transfers
+from ledger.apis import (
+    alerts,
+    export,
+    history,
+    locations,
+    receipts,
+    reservations,
+    stock_writes,
+    stocktakes,
+    transfers,
+)
 
 urlpatterns = [
     path("products/<int:product_id>/restocks/", stock_writes.RestockApi.as_view(), name="restock"),
@@ -61,4 +71,7 @@ urlpatterns = [
         transfers.TransferCancelApi.as_view(),
         name="transfer-cancel",
     ),
+    path("receipts/", receipts.ReceiptCreateApi.as_view(), name="receipt-list"),
+    path("receipts/<int:receipt_id>/", receipts.ReceiptDetailApi.as_view(), name="receipt-detail"),
+    path("stocktakes/", stocktakes.StocktakeCreateApi.as_view(), name="stocktake-list"),
 ]

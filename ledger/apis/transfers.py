@@ -22,7 +22,6 @@ from ledger.exceptions import (
     TransferSameLocation,
     TransferTooLarge,
     UnknownLocation,
-    UnknownTransferProducts,
 )
 from ledger.filters import TransferFilter
 from ledger.models import Transfer
@@ -131,7 +130,6 @@ class TransferListCreateApi(ListApi):
                 TransferSameLocation,
                 TransferTooLarge,
                 InvalidQuantity,
-                UnknownTransferProducts,
                 InsufficientStock,
             ),
         },

@@ -164,6 +164,8 @@ EXAMPLE_SENDERS = {
     "api_v1_reservations_create": "customer",
     # The reservation the example above made (the ids start at 1 here).
     "api_v1_reservations_commit_create": "customer",
+    "api_v1_receipts_create": "warehouse",
+    "api_v1_stocktakes_create": "warehouse",
     "store_orders_create": "customer",
     # Revokes the sender's tokens: a role that sends no other example.
     "api_v1_auth_password_create": "auditor",

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from catalog.exceptions import UnknownProducts
 from catalog.services import product_create
 from ledger.exceptions import (
     InvalidQuantity,
@@ -18,7 +19,6 @@ from ledger.exceptions import (
     TransferSameLocation,
     TransferTooLarge,
     UnknownLocation,
-    UnknownTransferProducts,
 )
 from ledger.models import Location, Movement, MovementKind, Transfer, TransferStatus
 from ledger.posting import Posting, movements_post
@@ -259,7 +259,7 @@ def test_bad_transfers_are_refused_before_anything_is_written(main, store, clerk
             create(lines=[(product, quantity)])
     with pytest.raises(InvalidQuantity):  # two lines of one product add up
         create(lines=[(product, MAX_QUANTITY), (product, 1)])
-    with pytest.raises(UnknownTransferProducts) as unknown:
+    with pytest.raises(UnknownProducts) as unknown:
         create(lines=[(product, 1), (10**6, 1), (2**64, 1)])
     assert unknown.value.data == {"products": [10**6, 2**64]}
     assert Transfer.objects.count() == 0
