@@ -368,5 +368,9 @@ def products_resolve(
     unknown_ids = [i for i in ids if i not in by_id]
     unknown_skus = [sku for sku in skus if sku not in by_sku]
     if unknown_ids or unknown_skus:
-        raise UnknownProducts(products=sorted(unknown_ids), skus=sorted(unknown_skus))
+        raise UnknownProducts(
+            "Some products do not exist or are archived.",
+            products=sorted(unknown_ids),
+            skus=sorted(unknown_skus),
+        )
     return {ref: by_id[ref] if isinstance(ref, int) else by_sku[ref] for ref in refs}

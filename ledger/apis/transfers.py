@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import AuditReadsWarehouseWrites
+from catalog.exceptions import UnknownProducts
 from core.apis import ListApi
 from core.filtering import MAX_ID
 from core.idempotency import IDEMPOTENCY_HEADER, idempotent
@@ -130,6 +131,7 @@ class TransferListCreateApi(ListApi):
                 TransferSameLocation,
                 TransferTooLarge,
                 InvalidQuantity,
+                UnknownProducts,
                 InsufficientStock,
             ),
         },
