@@ -1,6 +1,7 @@
 """Demo data for `make run`: users, a catalogue, its stock as restock movements at the
-main warehouse and at a second location, and a few orders, all through the services.
-Loading it twice changes nothing."""
+main warehouse and at a second location, a few orders, a transfer in transit to the
+second location and a customer's held reservation, all through the services. Loading it
+twice changes nothing."""
 
 from decimal import Decimal
 
@@ -8,8 +9,10 @@ from accounts.roles import Role
 from accounts.services import user_create
 from catalog.models import Product
 from catalog.services import product_create
-from ledger.models import Location, Movement
+from ledger.models import Location, Movement, Reservation, Transfer
+from ledger.reservations import MAX_TTL_SECONDS, reservation_create
 from ledger.services import location_create, stock_restock
+from ledger.transfers import transfer_create
 from ordering.models import Order
 from ordering.services import order_place
 
@@ -34,6 +37,11 @@ DEMO_CATALOGUE = [
 
 # A second location, and what it received: code, name, [(sku, units)].
 DEMO_STORE = ("STORE-2", "High Street shop", [("PEN-BLU", 15), ("PAP-A4", 10), ("NOT-A5", 25)])
+
+# Sent from the main warehouse to the second location, not received yet: (sku, units).
+DEMO_TRANSFER = ("DEMO-TR-1", [("PEN-BLU", 6), ("PAP-A4", 4)])
+# Held for the demo customer at the main warehouse, for as long as a hold may last.
+DEMO_RESERVATION = ("cart DEMO-1", [("PEN-BLU", 2), ("NOT-A5", 3)])
 
 DEMO_ORDERS = [
     [("PEN-BLU", 10), ("PAP-A4", 20)],
@@ -64,11 +72,35 @@ def demo_load() -> dict[str, tuple[str, str]]:
             )
     _load_store(actor_id=users[Role.WAREHOUSE].id)
     customer = users[Role.CUSTOMER]
+    ids = dict(Product.objects.values_list("sku", "id"))
     if not Order.objects.filter(customer=customer).exists():
-        ids = dict(Product.objects.values_list("sku", "id"))
         for lines in DEMO_ORDERS:
             order_place(customer_id=customer.id, lines=[(ids[sku], q) for sku, q in lines])
+    _load_transfer(actor_id=users[Role.WAREHOUSE].id, ids=ids)
+    reference, lines = DEMO_RESERVATION
+    if not Reservation.objects.filter(reference=reference).exists():
+        reservation_create(
+            customer_id=customer.id,
+            created_by_id=customer.id,
+            lines=[(ids[sku], q) for sku, q in lines],
+            ttl_seconds=MAX_TTL_SECONDS,
+            reference=reference,
+        )
     return {str(role): creds for role, creds in DEMO_USERS.items()}
+
+
+def _load_transfer(*, actor_id: int, ids: dict[str, int]) -> None:
+    """Goods on their way from the main warehouse to the second location."""
+    reference, lines = DEMO_TRANSFER
+    if Transfer.objects.filter(reference=reference).exists():
+        return
+    transfer_create(
+        from_location_id=Location.objects.get(is_default=True).id,
+        to_location_id=Location.objects.get(code=DEMO_STORE[0]).id,
+        lines=[(ids[sku], q) for sku, q in lines],
+        actor_id=actor_id,
+        reference=reference,
+    )
 
 
 def _load_store(*, actor_id: int) -> None:
