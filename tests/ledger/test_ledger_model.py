@@ -1,9 +1,9 @@
 """A property test of the whole inventory model: hypothesis drives random sequences of
 stock operations (restock, adjust, order, cancel, count, reserve, commit, release,
-expire, transfer, receive, cancel a transfer) through the services, and after every
-step the figures of every (product, location) must equal a plain-Python model of them;
-at the end of each sequence the ledger verifies (hash chains, the fold, the balances)
-and the independent oracle agrees.
+expire, transfer, receive, cancel a transfer, receipt, stocktake) through the
+services, and after every step the figures of every (product, location) must equal a
+plain-Python model of them; at the end of each sequence the ledger verifies (hash
+chains, the fold, the balances) and the independent oracle agrees.
 
 Each sequence works on products and a location of its own, so sequences do not see
 each other's stock (they share the test's transaction)."""
@@ -26,10 +26,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from catalog.models import Product
 from core.exceptions import DomainError
 from ledger.exceptions import InsufficientStock
 from ledger.integrity import ledger_verify
 from ledger.models import Location, StockBalance
+from ledger.receipts import receipt_create
 from ledger.reservations import (
     reservation_commit,
     reservation_create,
@@ -37,6 +39,7 @@ from ledger.reservations import (
     reservations_expire,
 )
 from ledger.services import location_create, stock_adjust, stock_restock, stock_take
+from ledger.stocktakes import stocktake_create
 from ledger.transfers import transfer_cancel, transfer_create, transfer_receive
 from ordering.services import order_cancel, order_place
 from tests.factories import ProductFactory, UserFactory
@@ -287,6 +290,49 @@ class LedgerModel(RuleBasedStateMachine):
         for p, r in owed.items():
             self.model[(p, target)].incoming -= r
             self.model[(p, source)].on_hand += r
+
+    @rule(
+        lines=st.lists(
+            st.tuples(st.integers(0, PRODUCTS - 1), st.integers(1, 9), st.booleans()),
+            min_size=1,
+            max_size=5,
+        ),
+        location=st.integers(0, 1),
+    )
+    def receipt(self, lines, location):
+        """A delivery naming products by id or sku, some more than once (added up)."""
+        loc = self.locations[location]
+        skus = dict(Product.objects.filter(id__in=self.products).values_list("id", "sku"))
+        refs = [
+            (skus[self.products[p]] if by_sku else self.products[p], q) for p, q, by_sku in lines
+        ]
+        receipt_create(location_id=loc, reference="DN", lines=refs, actor_id=self.user.id)
+        for p, q, _ in lines:
+            self.model[(self.products[p], loc)].on_hand += q
+
+    @rule(
+        counts=st.dictionaries(st.integers(0, PRODUCTS - 1), st.integers(0, 40), min_size=1),
+        location=st.integers(0, 1),
+    )
+    def stocktake(self, counts, location):
+        """A count of several products taken now: each on hand becomes its count, unless
+        a count is below what is reserved there (then nothing is posted)."""
+        loc = self.locations[location]
+        counted = {self.products[p]: c for p, c in counts.items()}
+        short = any(c < self.model[(p, loc)].reserved for p, c in counted.items())
+        try:
+            stocktake_create(
+                location_id=loc,
+                counted_at=timezone.now(),
+                lines=list(counted.items()),
+                actor_id=self.user.id,
+            )
+        except DomainError:
+            assert short
+            return
+        assert not short
+        for p, c in counted.items():
+            self.model[(p, loc)].on_hand = c
 
     # ---- checks
 
