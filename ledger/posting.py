@@ -73,20 +73,41 @@ class _Pair:
 _DEFAULT = "(SELECT id FROM ledger_location WHERE is_default)"
 _PAIRS = "unnest(%s::bigint[], %s::bigint[])"
 
-# Locks the balance rows in (product, location) order before they are updated.
+# Locks the balance rows in (product, location) order before they are updated, and
+# returns what the update needs of them. Two tables joined and two correlated lookups
+# by primary key, so that no plan can go wrong whatever the statistics say: a join of
+# four, with a freshly imported catalogue that the statistics still think is empty,
+# once planned a nested loop over every pair for every product (15 s for 5,000 lines).
 _LOCK_ROWS = f"""
-SELECT b.id FROM ledger_stockbalance AS b
+SELECT b.id, v.product_id, v.location_id, b.location_id,
+       (SELECT code FROM ledger_location WHERE id = b.location_id),
+       (SELECT reorder_level FROM catalog_product WHERE id = b.product_id)
+  FROM ledger_stockbalance AS b
   JOIN {_PAIRS} AS v(product_id, location_id)
     ON b.product_id = v.product_id AND b.location_id = COALESCE(v.location_id, {_DEFAULT})
  ORDER BY b.product_id, b.location_id
    FOR UPDATE OF b
 """
 
+# The locked rows, by id: the same deltas and conditions as _APPLY.
+_APPLY_LOCKED = """
+UPDATE ledger_stockbalance AS b
+   SET on_hand = b.on_hand + v.d_on_hand, reserved = b.reserved + v.d_reserved,
+       incoming = b.incoming + v.d_incoming, version = b.version + v.n,
+       updated_at = clock_timestamp()
+  FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],
+              %s::bigint[]) AS v(id, d_on_hand, d_reserved, d_incoming, n, expected)
+ WHERE b.id = v.id
+   AND b.on_hand + v.d_on_hand >= b.reserved + v.d_reserved
+   AND b.reserved + v.d_reserved >= 0 AND b.incoming + v.d_incoming >= 0
+   AND (v.expected IS NULL OR b.version = v.expected)
+RETURNING b.id, b.on_hand, b.reserved, b.incoming, b.version, b.last_hash, clock_timestamp()
+"""
+
 # clock_timestamp() is evaluated once each row's lock is held, so recorded_at never
-# goes backwards within a (product, location). {source} gives the rows v: one VALUES
+# goes backwards within a (product, location). {source} gives the row v: one VALUES
 # row of scalar parameters for a single (product, location), the hot path (adapting
-# Python lists to arrays costs the client more than the statement costs the server),
-# else unnest() of one array per column.
+# Python lists to arrays costs the client more than the statement costs the server).
 _APPLY = f"""
 UPDATE ledger_stockbalance AS b
    SET on_hand = b.on_hand + v.d_on_hand, reserved = b.reserved + v.d_reserved,
@@ -104,7 +125,6 @@ RETURNING v.product_id, v.location_id, l.id, l.code, b.on_hand, b.reserved, b.in
           b.version, b.last_hash, p.reorder_level, clock_timestamp()
 """
 _APPLY_ONE = _APPLY.format(source="(VALUES (" + ", ".join(["%s::bigint"] * 7) + "))")
-_APPLY_MANY = _APPLY.format(source="unnest(" + ", ".join(["%s::bigint[]"] * 7) + ")")
 
 
 # The named locations, locked against archiving (ledger.services.location_update takes
@@ -263,24 +283,54 @@ def movements_post(*, postings: Sequence[Posting], actor_id: int | None) -> list
                     pair.expected_version,
                 ],
             )
+            rows = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
         else:
-            cursor.execute(_LOCK_ROWS, [products, locations])
-            cursor.execute(
-                _APPLY_MANY,
-                [
-                    _array(products),
-                    _array(locations),
-                    *(_array([pair.deltas[i] for pair in pairs]) for i in range(len(FIGURES))),
-                    _array([len(pair.postings) for pair in pairs]),
-                    _array([pair.expected_version for pair in pairs]),
-                ],
-            )
-        rows = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
+            rows = _apply_locked(cursor, pairs, products, locations)
         if len(rows) < len(pairs):
             _raise_refusal(cursor, [p for p in pairs if (p.product_id, p.location_id) not in rows])
         movements, last_hash, crossings = _movements(pairs, rows, actor_id)
         _write(cursor, movements, last_hash, crossings)
     return movements
+
+
+def _apply_locked(cursor, pairs: list[_Pair], products: list, locations: list) -> dict:
+    """Lock the pairs' balance rows in order, then add their deltas by row id; returns
+    the updated pairs' rows as _APPLY returns them, by (product, location as named)."""
+    cursor.execute(_LOCK_ROWS, [_array(products), _array(locations)])
+    locked = {(row[1], row[2]): (row[0], *row[3:]) for row in cursor.fetchall()}
+    found = [
+        (pair, locked[key])
+        for pair in pairs
+        if (key := (pair.product_id, pair.location_id)) in locked
+    ]
+    if not found:
+        return {}
+    cursor.execute(
+        _APPLY_LOCKED,
+        [
+            _array([row[0] for _, row in found]),
+            *(_array([pair.deltas[i] for pair, _ in found]) for i in range(len(FIGURES))),
+            _array([len(pair.postings) for pair, _ in found]),
+            _array([pair.expected_version for pair, _ in found]),
+        ],
+    )
+    updated = {row[0]: row[1:] for row in cursor.fetchall()}
+    rows = {}
+    for pair, (balance_id, location_id, code, level) in found:
+        if balance_id in updated:
+            on_hand, reserved, incoming, version, last_hash, recorded_at = updated[balance_id]
+            rows[(pair.product_id, pair.location_id)] = (
+                location_id,
+                code,
+                on_hand,
+                reserved,
+                incoming,
+                version,
+                last_hash,
+                level,
+                recorded_at,
+            )
+    return rows
 
 
 def _pairs_in_lock_order(cursor, postings: Sequence[Posting]) -> list[_Pair]:

@@ -60,7 +60,10 @@ def test_a_multi_product_posting_locks_in_product_id_order():
     assert recorder.kinds() == ["SELECT", "UPDATE", "WITH"]
     lock, params = next(s for s in recorder.statements if s[0].startswith("SELECT"))
     assert "ORDER BY b.product_id, b.location_id" in lock and "FOR UPDATE OF b" in lock
-    assert params[0] == sorted(p.id for p in products)
+    # The ids go as one array literal, in (product, location) order.
+    assert (
+        params[0] == "{" + ",".join(str(p.id) for p in sorted(products, key=lambda p: p.id)) + "}"
+    )
     assert [m.product_id for m in movements] == sorted(p.id for p in products)
 
 

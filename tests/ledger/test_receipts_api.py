@@ -402,3 +402,23 @@ def test_a_reference_is_posted_as_given_whatever_its_characters(warehouse, refer
     assert response.json()["reference"] == reference
     assert set(Movement.objects.values_list("reference", flat=True).distinct()) == {reference}
     # The autouse check verifies each movement's hash against the stored reference.
+
+
+def test_5000_lines_post_quickly_while_the_statistics_still_see_an_empty_catalogue(warehouse):
+    """Statistics taken when the tables were nearly empty, then a catalogue imported
+    at once (as before autovacuum's next ANALYZE): the posting's statements must not
+    plan a nested loop over every line for every product. A join of four once did, and
+    this receipt ran into the statement limit (503 busy)."""
+    from django.db import connection
+
+    ProductFactory()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE catalog_product, ledger_stockbalance, ledger_location")
+    products = bulk_products(5000)
+    lines = [{"sku": p.sku, "quantity": 1} for p in products]
+    with connection.cursor() as cursor:
+        # A tenth of the app's limit: the statements take well under a second each.
+        cursor.execute("SET statement_timeout = 1500")
+    response = receive(warehouse, lines, reference="DN-IMPORT")
+    assert response.status_code == 201, response.content[:300]
+    assert response.json()["line_count"] == 5000
