@@ -6,10 +6,11 @@ A posting of any number of lines costs a constant number of statements, set-base
    takes the row locks in one fixed order, so concurrent postings cannot deadlock. An
    ``UPDATE ... WHERE id = ANY(...)`` alone would lock in whatever order its plan
    visits the rows (a bitmap heap scan visits them in disk order);
-2. one conditional ``UPDATE ... FROM unnest(...) RETURNING`` adds each (product,
-   location)'s deltas to its balance: the count is never read to be written back, and
-   a pair whose available units (or reserved, or incoming) would go below zero, or
-   whose version is not the one the client expected, is simply not updated;
+2. one conditional ``UPDATE ... RETURNING`` adds each (product, location)'s deltas to
+   its balance (one VALUES row of scalars for a single row; else the locked row ids
+   and deltas as unnest() arrays): the count is never read to be written back, and a
+   pair whose available units (or reserved, or incoming) would go below zero, or whose
+   version is not the one the client expected, is simply not updated;
 3. one statement inserts the movements, advances the balances' hash chains and writes
    any low-stock alerts.
 Postings at the default location cost nothing more; a posting that names other
