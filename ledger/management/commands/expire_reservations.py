@@ -1,13 +1,7 @@
-import logging
-import signal
-import threading
-
 from django.core.management.base import BaseCommand, CommandError
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
+from core.worker import run_every
 from ledger.reservations import EXPIRY_BATCH, reservations_expire
-
-logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -52,27 +46,13 @@ class Command(BaseCommand):
         return expired
 
     def _loop(self, *, seconds: float, batch: int) -> None:
-        stop = threading.Event()
-        # SIGTERM (docker stop) ends the loop between two batches, never inside one.
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
         self.stdout.write(f"Expiring overdue reservations every {seconds:g} s (SIGTERM stops).")
-        try:
-            while not stop.is_set():
-                # A long-lived process gets no request signals: drop connections past
-                # CONN_MAX_AGE (or broken ones) here, as a request would.
-                close_old_connections()
-                try:
-                    expired = self._pass(batch, should_stop=stop.is_set)
-                except (OperationalError, InterfaceError) as error:
-                    # The database is down or restarting: keep the worker alive and retry.
-                    logger.warning("expire_reservations: database unavailable: %s", error)
-                    connection.close()
-                    expired = 0
-                if expired:
-                    self.stdout.write(f"Expired {expired} reservation(s).")
-                stop.wait(seconds)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+
+        def one_pass(should_stop) -> bool:
+            expired = self._pass(batch, should_stop=should_stop)
+            if expired:
+                self.stdout.write(f"Expired {expired} reservation(s).")
+            return False
+
+        run_every(seconds=seconds, name="expire_reservations", one_pass=one_pass)
         self.stdout.write("Stopped.")

@@ -1,13 +1,7 @@
-import logging
-import signal
-import threading
-
 from django.core.management.base import BaseCommand, CommandError
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
+from core.worker import run_every
 from ledger.alerts import SendResult, stock_alerts_send
-
-logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -38,29 +32,14 @@ class Command(BaseCommand):
         self._loop(seconds=loop, limit=limit)
 
     def _loop(self, *, seconds: float, limit: int) -> None:
-        stop = threading.Event()
-        # SIGTERM (docker stop) ends the loop between two alerts, never mid-send.
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
         self.stdout.write(f"Sending low-stock alerts every {seconds:g} s (SIGTERM stops).")
-        try:
-            while not stop.is_set():
-                # A long-lived process gets no request signals: drop connections past
-                # CONN_MAX_AGE (or broken ones) here, as a request would.
-                close_old_connections()
-                try:
-                    result = stock_alerts_send(limit=limit, should_stop=stop.is_set)
-                except (OperationalError, InterfaceError) as error:
-                    # The database is down or restarting: keep the worker alive and retry.
-                    logger.warning("send_stock_alerts: database unavailable: %s", error)
-                    connection.close()
-                    result = SendResult()
-                self._report(result, quiet=True)
-                if result.sent < limit:  # a full pass may have left more: go again now
-                    stop.wait(seconds)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+
+        def one_pass(should_stop) -> bool:
+            result = stock_alerts_send(limit=limit, should_stop=should_stop)
+            self._report(result, quiet=True)
+            return result.sent >= limit  # a full pass may have left more: go again now
+
+        run_every(seconds=seconds, name="send_stock_alerts", one_pass=one_pass)
         self.stdout.write("Stopped.")
 
     def _report(self, result: SendResult, *, quiet: bool) -> None:
