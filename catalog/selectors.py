@@ -1,4 +1,7 @@
+import json
+
 from django.contrib.postgres.aggregates import JSONBAgg
+from django.db import connection
 from django.db.models import (
     BooleanField,
     ExpressionWrapper,
@@ -16,7 +19,7 @@ from django.db.models.functions import Coalesce, JSONObject
 from catalog.exceptions import ProductNotFound
 from catalog.filters import ProductFilter
 from catalog.models import Product
-from core.filtering import apply_filters
+from core.filtering import apply_filters, names_a_filter
 
 # The catalogue knows the ledger's balance rows only through the relation the ledger
 # declares on them ("balances": one per location the product is kept at); it imports
@@ -77,8 +80,14 @@ def product_queryset() -> QuerySet[Product]:
     ).order_by("id")
 
 
-def product_list(*, filters: dict | None = None, active_only: bool = False) -> QuerySet[Product]:
-    """Raises rest_framework ValidationError for malformed filter values."""
+def product_list(
+    *, filters: dict | None = None, active_only: bool = False
+) -> "QuerySet[Product] | CatalogueRows":
+    """The products with their figures, by id. Without filters (the common request)
+    the rows a paginator asks for, read by CatalogueRows; with filters a queryset.
+    Raises rest_framework ValidationError for malformed filter values."""
+    if not names_a_filter(ProductFilter, filters):
+        return CatalogueRows(active_only=active_only)
     queryset = product_queryset()
     if active_only:
         queryset = queryset.filter(is_active=True)
@@ -93,3 +102,78 @@ def product_get(*, product_id: int, active_only: bool = False) -> Product:
         return queryset.get(pk=product_id)
     except Product.DoesNotExist as exc:
         raise ProductNotFound(product=product_id) from exc
+
+
+_BALANCE = Product._meta.get_field("balances").related_model
+_LOCATION = _BALANCE._meta.get_field("location").related_model
+_PRODUCT_COLUMNS = (
+    "id",
+    "sku",
+    "name",
+    "description",
+    "price",
+    "reorder_level",
+    "is_active",
+    "created_at",
+    "updated_at",
+)
+# What product_queryset() computes, for one page of products: the page is chosen on the
+# product table alone (by id, LIMIT/OFFSET), then each of its products' balance rows are
+# summed and listed. Written out because building and compiling that annotated queryset
+# (and its count, which aggregated every product's balances to count the products)
+# cost several times the queries themselves.
+_PAGE_SQL = f"""
+SELECT {", ".join(f"p.{column}" for column in _PRODUCT_COLUMNS)},
+       COALESCE(s.on_hand, 0), COALESCE(s.reserved, 0), COALESCE(s.incoming, 0),
+       COALESCE(s.locations, '[]'::jsonb)
+  FROM {Product._meta.db_table} AS p
+  LEFT JOIN LATERAL (
+       SELECT sum(b.on_hand)::bigint AS on_hand, sum(b.reserved)::bigint AS reserved,
+              sum(b.incoming)::bigint AS incoming,
+              jsonb_agg(jsonb_build_object('location', l.code, 'on_hand', b.on_hand,
+                                           'reserved', b.reserved,
+                                           'available', b.on_hand - b.reserved,
+                                           'incoming', b.incoming) ORDER BY b.location_id)
+                FILTER (WHERE l.is_active OR NOT (b.on_hand = 0 AND b.reserved = 0
+                                                  AND b.incoming = 0)) AS locations
+         FROM {_BALANCE._meta.db_table} AS b
+         JOIN {_LOCATION._meta.db_table} AS l ON l.id = b.location_id
+        WHERE b.product_id = p.id
+       ) AS s ON true
+ WHERE %s OR p.is_active
+ ORDER BY p.id
+ LIMIT %s OFFSET %s
+"""
+_COUNT_SQL = f"SELECT count(*) FROM {Product._meta.db_table} AS p WHERE %s OR p.is_active"
+
+
+class CatalogueRows:
+    """The whole catalogue (or its active part), by id, as a paginator reads it:
+    ``count()`` and slices, each one query, the rows being mappings with the fields
+    product_queryset() gives (``stock_locations`` the per-location figures)."""
+
+    ordered = True  # by id: Django's paginator warns about unordered lists
+
+    def __init__(self, *, active_only: bool) -> None:
+        self.all = not active_only
+
+    def count(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(_COUNT_SQL, [self.all])
+            return cursor.fetchone()[0]
+
+    def __getitem__(self, page: slice) -> list[dict]:
+        start, stop = page.start or 0, page.stop
+        with connection.cursor() as cursor:
+            cursor.execute(_PAGE_SQL, [self.all, stop - start, start])
+            rows = cursor.fetchall()
+        products = []
+        for row in rows:
+            product = dict(zip(_PRODUCT_COLUMNS, row, strict=False))
+            product["on_hand"], product["reserved"], product["incoming"] = row[9:12]
+            product["available"] = product["on_hand"] - product["reserved"]
+            product["low_stock"] = product["on_hand"] <= product["reorder_level"]
+            # Django reads jsonb as text, for its JSONField to decode.
+            product["stock_locations"] = json.loads(row[12])
+            products.append(product)
+        return products

@@ -6,13 +6,18 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
 
+def names_a_filter(filterset_class, params) -> bool:
+    """Whether ``params`` (query parameters) name any filter of ``filterset_class``."""
+    return bool(params) and not filterset_class.base_filters.keys().isdisjoint(params.keys())
+
+
 def apply_filters(filterset_class, params, queryset):
     """Filter ``queryset`` with a django-filter FilterSet; bad values are a 400.
 
     Building a FilterSet (a form and copies of every filter) costs more than the list
     query itself, so requests that name no filter skip it.
     """
-    if not params or filterset_class.base_filters.keys().isdisjoint(params.keys()):
+    if not names_a_filter(filterset_class, params):
         return queryset
     filterset = filterset_class(params, queryset=queryset)
     if not filterset.is_valid():

@@ -13,7 +13,7 @@ from ledger.apis import (
 )
 
 urlpatterns = [
-    path("products/<int:product_id>/restocks/", stock_writes.RestockApi.as_view(), name="restock"),
+    path("products/<int:product_id>/restocks/", stock_writes.restock_view, name="restock"),
     path(
         "products/<int:product_id>/adjustments/",
         stock_writes.AdjustmentApi.as_view(),

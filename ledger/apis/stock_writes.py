@@ -6,11 +6,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsWarehouse
+from accounts.roles import Role, has_role
 from catalog.exceptions import ProductNotFound
+from core.fastpath import FastWrite, only_keys, plain_int, plain_text
 from core.fields import NonZeroIntegerField
 from core.idempotency import IDEMPOTENCY_HEADER, idempotent
 from core.schema import raises
-from ledger.apis.conditional import IF_MATCH_HEADER, expected_version, with_etag
+from ledger.apis.conditional import IF_MATCH_HEADER, etag, expected_version, with_etag
 from ledger.apis.locations import LocationField
 from ledger.apis.output import MovementOutput, render_movement
 from ledger.exceptions import InsufficientStock, InvalidIfMatch, UnknownLocation, VersionMismatch
@@ -72,6 +74,28 @@ class RestockApi(_StockWriteApi):
                 product_id=product_id, actor_id=request.user.id, **self.arguments(request, data)
             )
         )
+
+
+def _restock_fast(user, data, *, product_id: int) -> tuple:
+    """The plain restock (quantity, reference, note) for core.fastpath: the same
+    service and output as RestockApi."""
+    values = only_keys(data, frozenset({"quantity"}), frozenset({"reference", "note"}))
+    movement = stock_restock(
+        product_id=product_id,
+        actor_id=user.id,
+        quantity=plain_int(values["quantity"], 1, 10**9),
+        reference=plain_text(values.get("reference", ""), 200),
+        note=plain_text(values.get("note", ""), 2000),
+    )
+    return render_movement(movement), status.HTTP_201_CREATED, {"ETag": etag(movement.seq)}
+
+
+restock_view = FastWrite(
+    drf_view=RestockApi.as_view(),
+    allowed=lambda user: has_role(user, Role.WAREHOUSE),
+    handle=_restock_fast,
+    allow="POST, OPTIONS",
+).as_view()
 
 
 class AdjustmentApi(_StockWriteApi):
