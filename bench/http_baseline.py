@@ -49,6 +49,7 @@ SCENARIOS = [
     ("order, 1 line, 1 hot product", "order", "hot", "customers"),
     (f"order, 1 line, {PRODUCT_COUNT:,} products", "order", "all", "customers"),
     (f"restock, {PRODUCT_COUNT:,} products", "restock", "all", "warehouse"),
+    (f"receipt, 10 lines, {PRODUCT_COUNT:,} products", "receipt", "all", "warehouse"),
     ("GET /api/v1/products/ (50 a page)", "list", "all", "customers"),
     ("GET /healthz (no database)", "health", "all", "customers"),
 ]

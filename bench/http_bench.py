@@ -39,6 +39,7 @@ from bench.http_seed import CUSTOMER_COUNT, PRODUCT_COUNT
 NAME = "http"
 
 WARMUP_REQUESTS = 5
+RECEIPT_LINES = 10
 
 
 def add_arguments(parser) -> None:
@@ -73,6 +74,12 @@ def run(args) -> None:
             (f"order, 1 line, {PRODUCT_COUNT:,} products", "order", product_ids, customer_tokens),
             ("restock, 1 hot product", "restock", product_ids[:1], [warehouse_token]),
             (f"restock, {PRODUCT_COUNT:,} products", "restock", product_ids, [warehouse_token]),
+            (
+                f"receipt, 10 lines, {PRODUCT_COUNT:,} products",
+                "receipt",
+                product_ids,
+                [warehouse_token],
+            ),
             ("GET /api/v1/products/ (50 a page)", "list", product_ids, customer_tokens),
             ("GET /healthz (no database)", "health", product_ids, customer_tokens),
         ]
@@ -254,6 +261,10 @@ def client(index, start, port, kind, product_ids, tokens):
         elif kind == "restock":
             body = {"quantity": 1}
             method, path = "POST", f"/api/v1/products/{product}/restocks/"
+        elif kind == "receipt":
+            lines = [{"product": p, "quantity": 1} for p in rng.sample(product_ids, RECEIPT_LINES)]
+            body = {"reference": f"bench {index}", "lines": lines}
+            method, path = "POST", "/api/v1/receipts/"
         elif kind == "list":
             body, method, path = None, "GET", "/api/v1/products/"
         else:
@@ -329,7 +340,7 @@ def _print(rows, raw, args, duration) -> None:
     print()
     table = []
     for label, kind, summary in rows:
-        if kind in ("order", "restock"):
+        if kind in ("order", "restock", "receipt"):
             reference = raw["hot"] if "hot" in label else raw["all"]
             raw_cell, ratio = fmt_int(reference), fmt_ratio(summary["rate"] / reference)
         else:

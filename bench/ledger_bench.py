@@ -99,6 +99,7 @@ def run(args) -> None:
         reads[LARGE_LEDGER] = reader.measure(
             products, product_ids, LARGE_LEDGER, history_start, step, read_count, rng
         )
+        history = _history_pages(read_count // 4)
 
     ledger_size = _movement_count()
     _ensure_stock(product_ids, actor.pk)
@@ -109,6 +110,8 @@ def run(args) -> None:
 
     _print_postings(postings, duration, ledger_size)
     _print_reads(reads, reader, read_count)
+    if not args.skip_million:
+        _print_history(history, read_count // 4)
 
 
 # --- Generated history ---------------------------------------------------------------------
@@ -305,6 +308,77 @@ class _Readers:
             "current": _time_calls(self.current, current_args),
             "as_of": _time_calls(self.as_of, as_of_args),
         }
+
+
+HISTORY_DEPTH = 100_000
+
+
+def _history_pages(count: int) -> dict[int, tuple[float, float]]:
+    """Median and p99 (microseconds) of GET /api/v1/movements/ (50 rows, newest first)
+    as an auditor, in this process through Django's whole stack: page 1, and the page
+    whose cursor is HISTORY_DEPTH movements deep (the cursor a client reaches by following
+    `next` 2,000 times). The two alternate, so that whatever else runs hits both."""
+    import base64
+    import secrets
+
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    from accounts.roles import Role
+    from accounts.services import token_create, user_create
+
+    auditor = user_create(
+        username="bench-auditor", password=secrets.token_urlsafe(24), role=Role.AUDITOR
+    )
+    client = APIClient(HTTP_HOST="localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_create(user=auditor)[0]}")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM ledger_movement ORDER BY id DESC OFFSET %s LIMIT 1", [HISTORY_DEPTH]
+        )
+        position = cursor.fetchone()[0]
+    # DRF's cursor: base64 of the query string of its position (the last id seen).
+    deep = base64.b64encode(f"p={position}".encode()).decode()
+    urls = {0: "/api/v1/movements/", HISTORY_DEPTH: f"/api/v1/movements/?cursor={deep}"}
+    for url in urls.values():
+        response = client.get(url)
+        assert response.status_code == 200 and len(response.json()["results"]) == 50, url
+    samples: dict[int, list[float]] = {depth: [] for depth in urls}
+    for round_number in range(count + WARMUP_READS // 4):
+        for depth, url in urls.items():
+            began = time.perf_counter_ns()
+            client.get(url)
+            if round_number >= WARMUP_READS // 4:
+                samples[depth].append((time.perf_counter_ns() - began) / 1_000)
+    return {depth: (median(times), percentile(times, 0.99)) for depth, times in samples.items()}
+
+
+def _print_history(history, count) -> None:
+    first, deep = history[0], history[HISTORY_DEPTH]
+    print()
+    print(f"  History pages with {LARGE_LEDGER:,} movements, microseconds ({count:,} each)")
+    print()
+    print_table(
+        ["page", "median", "p99", "x page 1 (median)"],
+        [
+            ["page 1 (newest 50)", fmt_float(first[0]), fmt_float(first[1]), "1.00x"],
+            [
+                f"{HISTORY_DEPTH:,} movements deep",
+                fmt_float(deep[0]),
+                fmt_float(deep[1]),
+                fmt_ratio(deep[0] / first[0]),
+            ],
+        ],
+    )
+    print()
+    print_notes(
+        [
+            "GET /api/v1/movements/ as an auditor through Django's whole stack in this"
+            " process (token check, the keyset query, rendering 50 rows); the deep page"
+            " is asked for with the cursor that following `next` would reach. Keyset"
+            " pagination seeks the id index, so the ratio stays near 1.00x.",
+        ]
+    )
 
 
 def _time_calls(function, arguments) -> tuple[float, float]:

@@ -124,13 +124,15 @@ def plain_int(value, low: int, high: int) -> int:
     return value
 
 
-def plain_text(value, max_length: int) -> str:
+def plain_text(value, max_length: int, *, allow_blank: bool = True) -> str:
     """``value`` if DRF's CharField would take it unchanged: a string of at most
-    ``max_length`` characters, with no surrounding whitespace (which DRF trims), no NUL
-    and no surrogate (which it refuses); else NotForFastPath."""
+    ``max_length`` characters (not empty unless ``allow_blank``), with no surrounding
+    whitespace (which DRF trims), no NUL and no surrogate (which it refuses); else
+    NotForFastPath."""
     if (
         type(value) is not str
         or len(value) > max_length
+        or not (value or allow_blank)
         or value != value.strip()
         or "\x00" in value
         or any("\ud800" <= char <= "\udfff" for char in value)

@@ -71,7 +71,7 @@ urlpatterns = [
         transfers.TransferCancelApi.as_view(),
         name="transfer-cancel",
     ),
-    path("receipts/", receipts.ReceiptCreateApi.as_view(), name="receipt-list"),
+    path("receipts/", receipts.receipt_view, name="receipt-list"),
     path("receipts/<int:receipt_id>/", receipts.ReceiptDetailApi.as_view(), name="receipt-detail"),
     path("stocktakes/", stocktakes.StocktakeCreateApi.as_view(), name="stocktake-list"),
 ]

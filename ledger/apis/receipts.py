@@ -8,12 +8,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanAudit, IsWarehouse
+from accounts.roles import Role, has_role
 from catalog.exceptions import UnknownProducts
+from core.fastpath import FastWrite, NotForFastPath, only_keys, plain_int, plain_text
+from core.filtering import MAX_ID
 from core.idempotency import IDEMPOTENCY_HEADER, idempotent
 from core.rendering import Renderer
 from core.schema import raises
 from ledger.apis.locations import LocationField
-from ledger.apis.product_lines import ProductLineInput, product_ref
+from ledger.apis.product_lines import SKU_MAX_LENGTH, ProductLineInput, product_ref
 from ledger.exceptions import (
     InvalidLineCount,
     InvalidQuantity,
@@ -144,6 +147,41 @@ class ReceiptCreateApi(APIView):
             actor_id=request.user.id,
             dry_run=dry_run,
         )
+
+
+_BY_ID, _BY_SKU = frozenset({"product", "quantity"}), frozenset({"sku", "quantity"})
+
+
+def _plain_line(line) -> tuple[int | str, int]:
+    if type(line) is dict and line.keys() == _BY_ID:
+        product = plain_int(line["product"], 1, MAX_ID)
+    else:
+        product = plain_text(only_keys(line, _BY_SKU)["sku"], SKU_MAX_LENGTH, allow_blank=False)
+    return product, plain_int(line["quantity"], 1, MAX_LINE_QUANTITY)
+
+
+def _receipt_fast(user, data) -> tuple:
+    """The plain receipt (reference and lines, at the default location) for
+    core.fastpath: the same service and output as ReceiptCreateApi."""
+    values = only_keys(data, frozenset({"reference", "lines"}))
+    lines = values["lines"]
+    if type(lines) is not list or not 1 <= len(lines) <= MAX_LINES:
+        raise NotForFastPath(lines)
+    receipt = receipt_create(
+        location_id=None,
+        reference=plain_text(values["reference"], MAX_REFERENCE_LENGTH, allow_blank=False),
+        lines=[_plain_line(line) for line in lines],
+        actor_id=user.id,
+    )
+    return render_receipt(receipt), status.HTTP_201_CREATED, {}
+
+
+receipt_view = FastWrite(
+    drf_view=ReceiptCreateApi.as_view(),
+    allowed=lambda user: has_role(user, Role.WAREHOUSE),
+    handle=_receipt_fast,
+    allow="POST, OPTIONS",
+).as_view()
 
 
 class ReceiptDetailApi(APIView):
