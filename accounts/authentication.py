@@ -11,6 +11,7 @@ from knox.settings import CONSTANTS
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.roles import remember_roles
+from core.instances import saved_instance
 
 User = get_user_model()
 AuthToken = get_token_model()
@@ -54,9 +55,13 @@ class TokenAuthentication(auth.TokenAuthentication):
             if expiry is not None and expiry < timezone.now():
                 AuthToken.objects.filter(digest=stored_digest).delete()
                 raise AuthenticationFailed("The token has expired.", code="token_expired")
-            user = User.from_db(connection.alias, _USER_FIELDS, user_row)
+            user = saved_instance(
+                User, connection.alias, **dict(zip(_USER_FIELDS, user_row, strict=True))
+            )
             if not user.is_active:
                 raise AuthenticationFailed("User inactive or deleted.")
             remember_roles(user, group_names)
-            return user, AuthToken(digest=stored_digest, expiry=expiry, user=user)
+            token = saved_instance(AuthToken, digest=stored_digest, expiry=expiry, user_id=user.id)
+            token._state.fields_cache["user"] = user
+            return user, token
         raise AuthenticationFailed("Invalid token.")

@@ -7,6 +7,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import Product
+from core.instances import saved_instance
 from ledger.exceptions import ExceedsReservation, InsufficientStock, ReservationNotHeld
 from ledger.models import Movement, MovementKind, ReservationStatus
 from ledger.posting import Posting, movements_post
@@ -148,67 +149,74 @@ def _order_from_reservation(
 
 
 def _new_order(*, customer_id: int, quantities: dict[int, int]) -> tuple[Order, list[OrderLine]]:
-    """Write the order and its lines at today's prices. Raises UnknownProducts,
-    OrderTooLarge (the total)."""
-    products = _sellable_products(list(quantities))
-    unknown = sorted(set(quantities) - set(products))
+    """Write the order and its lines at today's prices, in one statement that also reads
+    the products (it writes nothing unless every product is known, active, and the total
+    fits). Raises UnknownProducts, OrderTooLarge (the total)."""
+    values = ", ".join(["(%s::integer, %s::bigint, %s::integer)"] * len(quantities))
+    params: list = []
+    for position, (product_id, quantity) in enumerate(quantities.items()):
+        params += [position, product_id, quantity]
+    params += [customer_id, OrderStatus.PLACED, len(quantities), MAX_TOTAL]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_ORDER.format(values=values), params)
+        rows = cursor.fetchall()
+    found = {row[0] for row in rows}
+    unknown = sorted(set(quantities) - found)
     if unknown:
         raise UnknownProducts(products=unknown)
-
-    total = sum((products[p].price * q for p, q in quantities.items()), Decimal("0.00"))
-    if total > MAX_TOTAL:
+    order_id, created_at, total = rows[0][4:7]
+    if order_id is None:
         raise OrderTooLarge(f"An order's total cannot exceed {MAX_TOTAL}.")
-    order = Order(customer_id=customer_id, status=OrderStatus.PLACED, total=total)
-    order_lines = [
-        OrderLine(product=products[p], quantity=q, unit_price=products[p].price)
-        for p, q in quantities.items()
-    ]
-    _insert_order(order, order_lines)
-    order.prefetched_lines = order_lines
-    return order, order_lines
-
-
-def _sellable_products(product_ids: list[int]) -> dict[int, Product]:
-    """The active products among ``product_ids``, with what an order line copies."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, sku, name, price FROM catalog_product WHERE id = ANY(%s) AND is_active",
-            [product_ids],
+    order = saved_instance(
+        Order,
+        id=order_id,
+        customer_id=customer_id,
+        status=OrderStatus.PLACED,
+        created_at=created_at,
+        cancelled_at=None,
+        total=total,
+    )
+    lines = []
+    for product_id, sku, name, price, _, _, _, line_id in sorted(rows, key=lambda row: row[7]):
+        product = saved_instance(Product, id=product_id, sku=sku, name=name, price=price)
+        line = saved_instance(
+            OrderLine,
+            id=line_id,
+            order_id=order_id,
+            product_id=product_id,
+            quantity=quantities[product_id],
+            unit_price=price,
         )
-        return {
-            row[0]: Product(id=row[0], sku=row[1], name=row[2], price=row[3])
-            for row in cursor.fetchall()
-        }
-
-
-def _insert_order(order: Order, lines: list[OrderLine]) -> None:
-    """Insert the order and its lines in one statement; sets their ids and created_at.
-
-    Placing an order is the hot path, so this is one round trip instead of the ORM's
-    two (and their query compilation)."""
-    values = ", ".join(["(%s::bigint, %s::integer, %s::numeric, %s::integer)"] * len(lines))
-    params: list = [order.customer_id, order.status, order.total]
-    for position, line in enumerate(lines):
-        params += [position, line.product_id, line.unit_price, line.quantity]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH o AS (INSERT INTO ordering_order (customer_id, status, total, created_at)"
-            " VALUES (%s, %s, %s, clock_timestamp()) RETURNING id, created_at),"
-            " l AS (INSERT INTO ordering_orderline (order_id, product_id, unit_price, quantity)"
-            f" SELECT o.id, v.product_id, v.unit_price, v.quantity FROM o, (VALUES {values})"
-            " AS v(position, product_id, unit_price, quantity) ORDER BY v.position"
-            " RETURNING id, product_id)"
-            " SELECT o.id, o.created_at, l.id, l.product_id FROM o, l ORDER BY l.id",
-            params,
-        )
-        rows = cursor.fetchall()
-    order.id, order.created_at = rows[0][0], rows[0][1]
-    order._state.adding = False
-    line_ids = {product_id: line_id for _, _, line_id, product_id in rows}
-    for line in lines:
-        line.id, line.order_id = line_ids[line.product_id], order.id
-        line._state.adding = False
+        line._state.fields_cache["product"] = product
+        lines.append(line)
     order.prefetched_lines = lines
+    return order, lines
+
+
+# The products (known and active only), the order (only if all are, and its total fits)
+# and its lines, in the order given. Placing an order is the hot path: one round trip
+# instead of a read and a write (and the ORM's query compilation).
+_INSERT_ORDER = """
+WITH v(position, product_id, quantity) AS (VALUES {values}),
+p AS (
+    SELECT p.id, p.sku, p.name, p.price, v.position, v.quantity
+      FROM catalog_product AS p JOIN v ON v.product_id = p.id
+     WHERE p.is_active
+),
+o AS (
+    INSERT INTO ordering_order (customer_id, status, total, created_at)
+    SELECT %s, %s, sum(p.price * p.quantity), clock_timestamp() FROM p
+    HAVING count(*) = %s AND sum(p.price * p.quantity) <= %s
+    RETURNING id, created_at, total
+),
+l AS (
+    INSERT INTO ordering_orderline (order_id, product_id, unit_price, quantity)
+    SELECT o.id, p.id, p.price, p.quantity FROM o, p ORDER BY p.position
+    RETURNING id, product_id
+)
+SELECT p.id, p.sku, p.name, p.price, o.id, o.created_at, o.total, l.id
+  FROM p LEFT JOIN o ON true LEFT JOIN l ON l.product_id = p.id
+"""
 
 
 @transaction.atomic
