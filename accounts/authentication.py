@@ -11,6 +11,7 @@ from knox.settings import CONSTANTS
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.roles import remember_roles
+from core.fastpath import AUTHENTICATED
 from core.instances import saved_instance
 
 User = get_user_model()
@@ -39,6 +40,11 @@ class TokenAuthentication(auth.TokenAuthentication):
     reads the user's groups later for permissions; here the token, its user and the
     user's role groups come in one query, and expired tokens are pruned at login.
     """
+
+    def authenticate(self, request):
+        # A request core.fastpath has already authenticated and then handed to DRF.
+        checked = getattr(request._request, AUTHENTICATED, None)
+        return checked if checked is not None else super().authenticate(request)
 
     def authenticate_credentials(self, token: bytes):
         try:

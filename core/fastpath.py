@@ -35,6 +35,12 @@ _HEADERS_FOR_DRF = ("HTTP_IDEMPOTENCY_KEY", "HTTP_IF_MATCH")
 _PREFIX = b"token"
 
 
+# The Django request's attribute holding (user, token) once the front has checked the
+# credentials: the DRF view it hands the request to takes them from there instead of
+# checking them again (accounts.authentication.TokenAuthentication).
+AUTHENTICATED = "fastpath_authenticated"
+
+
 class NotForFastPath(Exception):
     """The request is outside what the front serves: DRF's view answers it."""
 
@@ -103,9 +109,10 @@ class FastWrite:
         """Authenticate, authorize, parse and handle; NotForFastPath if any step is
         one the front leaves to DRF (whose answer it would then have to copy)."""
         try:
-            user, _ = authenticator.authenticate_credentials(token)
+            user, auth = authenticator.authenticate_credentials(token)
         except AuthenticationFailed as exc:
             raise NotForFastPath("credentials") from exc
+        setattr(request, AUTHENTICATED, (user, auth))
         if not self.allowed(user):
             raise NotForFastPath("permission")
         try:
