@@ -7,8 +7,8 @@ request, the front does only what that request needs: authenticate with the same
 token check, check the role, parse the JSON, check the input against a strict subset of
 what the endpoint's serializer accepts, call the same service and render the same
 output. Anything else (no or another credential, another role, another content type,
-an ``Accept`` other than JSON, a query string, an ``Idempotency-Key`` or ``If-Match``
-header, a field it does not check, a value outside the subset) goes to the full DRF
+an ``Accept`` other than JSON, a query string, an ``If-Match`` header, a field it does
+not check, a value outside the subset) goes to the full DRF
 view untouched, before anything is written. So every answer is the one the DRF view
 would give, byte for byte: tests/core/test_fastpath.py sends the same requests down both
 ways and compares them.
@@ -26,12 +26,13 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.settings import api_settings
 
 from core.exception_handler import exception_handler
+from core.idempotency import fingerprint, run_once
 
 # The request bodies the front parses itself; other encodings go to DRF's parser.
 _JSON_TYPES = frozenset({"application/json", "application/json; charset=utf-8"})
 # Accept values DRF's negotiation answers with JSON; others (and their 406s) go to DRF.
 _ACCEPT_JSON = frozenset({None, "", "*/*", "application/json"})
-_HEADERS_FOR_DRF = ("HTTP_IDEMPOTENCY_KEY", "HTTP_IF_MATCH")
+_HEADERS_FOR_DRF = ("HTTP_IF_MATCH",)
 _PREFIX = b"token"
 
 
@@ -84,7 +85,11 @@ class FastWrite:
             if len(credentials) != 2 or credentials[0].lower() != _PREFIX:
                 return self.drf_view(request, **kwargs)
             try:
-                body, status, headers = self._serve(request, authenticator, credentials[1], kwargs)
+                result = self._serve(request, authenticator, credentials[1], kwargs)
+                if isinstance(result, HttpResponse):  # an Idempotency-Key's replay
+                    result["Allow"] = self.allow
+                    return result
+                body, status, headers = result
             except NotForFastPath:
                 return self.drf_view(request, **kwargs)
             except Exception as exc:
@@ -120,7 +125,16 @@ class FastWrite:
         except (ValueError, RecursionError, RequestDataTooBig) as exc:
             raise NotForFastPath("body") from exc
         request.user = user
-        return self.handle(user, data, **kwargs)
+        key = request.META.get("HTTP_IDEMPOTENCY_KEY")
+        if key is None:
+            return self.handle(user, data, **kwargs)
+        return run_once(
+            user=user,
+            key=key,
+            request_hash=lambda: fingerprint(request.method, request.path, data),
+            run=lambda: self.handle(user, data, **kwargs),
+            stored=lambda result: (result[1], result[0]),
+        )
 
 
 def plain_int(value, low: int, high: int) -> int:

@@ -85,6 +85,9 @@ def test_restock_answers_as_the_drf_view(drf_calls):
         ({"quantity": 1, "reference": "DN-1", "note": "two cartons"}, Role.WAREHOUSE, {}),
         ({"quantity": 10**9, "reference": "", "note": ""}, Role.WAREHOUSE, {}),
         ({"quantity": 1}, Role.WAREHOUSE, {"HTTP_ACCEPT": "application/json"}),
+        ({"quantity": 1}, Role.WAREHOUSE, {"HTTP_IDEMPOTENCY_KEY": "k-1"}),
+        ({"quantity": 1}, Role.WAREHOUSE, {"HTTP_IDEMPOTENCY_KEY": ""}),
+        ({"quantity": 1}, Role.WAREHOUSE, {"HTTP_IDEMPOTENCY_KEY": "k" * 256}),
     ]
     others = [
         ({"quantity": "3"}, Role.WAREHOUSE, {}),
@@ -110,7 +113,6 @@ def test_restock_answers_as_the_drf_view(drf_calls):
         ({"quantity": 1}, Role.WAREHOUSE, {"HTTP_ACCEPT": "text/html"}),
         ({"quantity": 1}, Role.WAREHOUSE, {"HTTP_IF_MATCH": '"1"'}),
         ({"quantity": 1}, Role.WAREHOUSE, {"HTTP_IF_MATCH": "nonsense"}),
-        ({"quantity": 1}, Role.WAREHOUSE, {"HTTP_IDEMPOTENCY_KEY": "k-1"}),
     ]
     kwargs = {"product_id": product.id}
     served = _same(restock_view, RestockApi.as_view(), kwargs, plain + others, tokens, drf_calls)
@@ -216,3 +218,36 @@ def test_receipt_answers_as_the_drf_view(drf_calls):
     served = _same(receipt_view, ReceiptCreateApi.as_view(), {}, plain + others, tokens, drf_calls)
     assert served[: len(plain)] == [True] * len(plain)
     assert not any(served[len(plain) :])
+
+
+@pytest.mark.django_db
+def test_idempotency_keys_replay_and_refuse_as_through_drf(drf_calls):
+    """A key's first write, its replay, the same key with another body, through the
+    front and through DRF alike (each side with its own key)."""
+    product = ProductFactory(stock=5)
+    token = _token(Role.WAREHOUSE)
+    answers = {}
+    for side, view in (("front", restock_view), ("drf", RestockApi.as_view())):
+        seen = []
+        for body in ({"quantity": 2}, {"quantity": 2}, {"quantity": 3}):
+            meta = {
+                "CONTENT_TYPE": "application/json",
+                "HTTP_AUTHORIZATION": f"Token {token}",
+                "HTTP_IDEMPOTENCY_KEY": f"key-{side}",
+            }
+            request = factory.generic("POST", "/", json.dumps(body).encode(), **meta)
+            response = view(request, product_id=product.id)
+            if hasattr(response, "render"):
+                response.render()
+            volatile = {"ETag"}
+            headers = {k: v for k, v in response.items() if k not in volatile}
+            seen.append((response.status_code, headers, response.content))
+        answers[side] = seen
+    front, drf = answers["front"], answers["drf"]
+    assert [status for status, _, _ in front] == [201, 201, 422]
+    assert front[1][1]["Idempotent-Replayed"] == "true"
+    assert front[0][2] == front[1][2]  # the replay is the first answer, byte for byte
+    for (f_status, f_headers, _), (d_status, d_headers, _) in zip(front, drf, strict=True):
+        assert (f_status, f_headers) == (d_status, d_headers)
+    assert front[2][2] == drf[2][2]
+    assert drf_calls.count("RestockApi") == 3  # the DRF side only
