@@ -40,9 +40,7 @@ def test_staff_and_auditors_open_every_page(staff, auditor_session, path):
 def test_a_customer_cannot_sign_in_to_the_console(db):
     user = UserFactory(role=Role.CUSTOMER)
     client = Client()
-    response = client.post(
-        "/console/sign-in/", {"username": user.username, "password": PASSWORD}
-    )
+    response = client.post("/console/sign-in/", {"username": user.username, "password": PASSWORD})
     assert response.status_code == 200
     assert "for warehouse staff and auditors" in response.content.decode()
     assert client.get("/console/").status_code == 302
@@ -68,7 +66,7 @@ def test_sign_in_needs_the_csrf_token(db):
 def test_an_auditor_sees_no_forms_and_is_refused_a_post(auditor_session):
     product = ProductFactory(stock=5)
     page = auditor_session.get(f"/console/products/{product.id}/").content.decode()
-    assert "<form method=\"post\" action=\"/console/products" not in page
+    assert '<form method="post" action="/console/products' not in page
     assert "Receive delivery" not in auditor_session.get("/console/").content.decode()
     response = auditor_session.post(
         f"/console/products/{product.id}/adjust/",
