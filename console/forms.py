@@ -106,6 +106,7 @@ class AdjustmentForm(forms.Form):
     note = forms.CharField(label="Note", max_length=500, required=False)
 
     def __init__(self, *args, locations=(), **kwargs):
+        kwargs.setdefault("auto_id", "adjust_%s")  # ids unique on the product's page
         super().__init__(*args, **kwargs)
         self.fields["location"].choices = locations
 
@@ -120,6 +121,7 @@ class CountForm(forms.Form):
     reference = forms.CharField(label="Count sheet", max_length=200, required=False)
 
     def __init__(self, *args, locations=(), **kwargs):
+        kwargs.setdefault("auto_id", "count_%s")
         super().__init__(*args, **kwargs)
         self.fields["location"].choices = locations
 
@@ -142,6 +144,7 @@ class MovementFilterForm(forms.Form):
     until = forms.DateTimeField(label="Until (UTC)", required=False)
 
     def __init__(self, *args, locations=(), kinds=(), fields=None, **kwargs):
+        kwargs.setdefault("auto_id", "filter_%s")
         super().__init__(*args, **kwargs)
         self.fields["location"].choices = [("", "all"), *list(locations)]
         self.fields["kind"].choices = [("", "all"), *list(kinds)]

@@ -95,7 +95,7 @@ def test_an_adjustment_below_zero_shows_the_shortfall_next_to_the_units(staff):
     )
     assert response.status_code == 400
     page = response.content.decode()
-    field = page[page.index('id="id_quantity"') :][:400]
+    field = page[page.index('id="adjust_quantity"') :][:400]
     assert "Only 3 available there; this takes 5: 2 short." in field
     assert on_hand(product.id) == 3
 
@@ -149,7 +149,7 @@ def test_a_count_in_the_future_is_refused_next_to_counted_at(staff):
     )
     assert response.status_code == 400
     page = response.content.decode()
-    assert 'class="error" id="id_counted_at-error"' in page
+    assert 'class="error" id="count_counted_at-error"' in page
     assert on_hand(product.id) == 10
 
 

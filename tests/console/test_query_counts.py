@@ -62,7 +62,7 @@ def test_the_product_list_costs_the_same_for_2_and_25_products(
         product = ProductFactory(stock=3)
         stock_restock(product_id=product.id, quantity=2, location_id=east.id, actor_id=None)
     page = staff.get("/console/products/").content.decode()
-    assert page.count('data-sku=') == 25
+    assert page.count("data-sku=") == 25
     with django_assert_max_num_queries(few):
         staff.get("/console/products/?location=EAST&q=Product")
     assert few <= 8
