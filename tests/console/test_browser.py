@@ -5,16 +5,21 @@ import os
 import re
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from accounts.roles import Role
-from ledger.models import Movement, Receipt
+from catalog.models import Product
+from demo.services import demo_load
+from ledger.models import Movement, Receipt, StockBalance
+from ledger.services import stock_restock
+from ordering.models import Order
+from ordering.services import order_place
 from tests.console.browser import SCREENSHOTS, VIEWPORT, launch_options
 from tests.factories import PASSWORD, ProductFactory, UserFactory
 
 # Playwright's sync API runs an event loop in this thread; the test's own database
 # calls are still synchronous ones.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +60,9 @@ def fits(page) -> bool:
     return page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
 
 
-def check_page(page, shots, name: str, title: str) -> None:
+def check_page(page, shots, name: str | None, title: str) -> None:
     """The page says where you are, fits the width, labels every input, and is
-    screenshotted."""
+    screenshotted (under ``name``, if given)."""
     assert title in page.title()
     assert fits(page), f"{name} scrolls sideways"
     unlabelled = page.evaluate(
@@ -66,7 +71,8 @@ def check_page(page, shots, name: str, title: str) -> None:
              .map(e => e.name)"""
     )
     assert unlabelled == []
-    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    if name:
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
 
 def chart_last(page) -> int:
@@ -82,7 +88,7 @@ def test_staff_receive_a_two_line_delivery_and_see_balances_and_chart_move(
     pad = ProductFactory(sku="PAD-A5", name="A5 pad", stock=10, reorder_level=2)
     sign_in(page, live_server, Role.WAREHOUSE)
     assert page.url.endswith("/console/")
-    check_page(page, shots, "dashboard", "Dashboard")
+    check_page(page, shots, None, "Dashboard")
     assert page.get_by_role("link", name="PEN-BLUE").first.is_visible()  # low stock
 
     page.goto(f"{live_server.url}/console/products/{pen.id}/")
@@ -90,7 +96,7 @@ def test_staff_receive_a_two_line_delivery_and_see_balances_and_chart_move(
     assert before == 4
 
     page.get_by_role("link", name="Receive delivery").click()
-    check_page(page, shots, "delivery", "Receive a delivery")
+    check_page(page, shots, None, "Receive a delivery")
     page.get_by_label("Delivery note").fill("DN-2041")
     page.get_by_label("Line 1 sku").fill("PEN-BLUE")
     page.get_by_label("Line 1 units").fill("20")
@@ -98,16 +104,16 @@ def test_staff_receive_a_two_line_delivery_and_see_balances_and_chart_move(
     page.get_by_label("Line 2 units").fill("6")
     page.get_by_role("button", name="Receive").click()
     assert "Received 26 units of 2 products at MAIN" in page.locator(".messages").inner_text()
-    check_page(page, shots, "movements", "Movements")
+    check_page(page, shots, None, "Movements")
 
     page.goto(f"{live_server.url}/console/products/?q=P")
-    check_page(page, shots, "products", "Products")
+    check_page(page, shots, None, "Products")
     assert page.locator('tbody[data-sku="PEN-BLUE"] td.num').nth(1).inner_text() == "24"
     assert page.locator('tbody[data-sku="PAD-A5"] td.num').nth(1).inner_text() == "16"
 
     page.goto(f"{live_server.url}/console/products/{pen.id}/")
     assert chart_last(page) == 24
-    check_page(page, shots, "product", "PEN-BLUE")
+    check_page(page, shots, None, "PEN-BLUE")
     assert page.locator("#figures tr[data-location=MAIN] .on-hand").inner_text() == "24"
     assert Receipt.objects.count() == 1
     assert pad.id
@@ -161,17 +167,14 @@ def test_an_auditor_sees_no_forms_and_is_refused_a_post(committed_db, live_serve
     for path, title, name in [
         ("/console/", "Dashboard", None),
         (f"/console/products/{product.id}/", "PEN-BLUE", None),
-        ("/console/transfers/", "Transfers", "transfers"),
-        ("/console/reservations/", "Held reservations", "reservations"),
-        ("/console/orders/", "Orders", "orders"),
-        ("/console/verify/?run=1", "Verify the ledger", "verify"),
+        ("/console/transfers/", "Transfers", None),
+        ("/console/reservations/", "Held reservations", None),
+        ("/console/orders/", "Orders", None),
+        ("/console/verify/?run=1", "Verify the ledger", None),
     ]:
         page.goto(live_server.url + path)
         assert page.locator("form[method=post]:not(.signout)").count() == 0
-        if name:
-            check_page(page, shots, name, title)
-        else:
-            assert fits(page)
+        check_page(page, shots, name, title)
     assert "No problem found." in page.locator("#verify-result").inner_text()
     assert page.get_by_role("link", name="Receive delivery").count() == 0
     # Posting anyway, with the session's CSRF token: refused.
@@ -206,3 +209,43 @@ def test_the_console_is_reachable_by_keyboard(committed_db, live_server, page):
     assert names == ["Dashboard", "Products", "Receive delivery", "Transfers"]
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/console/transfers/$"))
+
+
+def test_every_page_with_the_demo_data_fits_1366_by_768(committed_db, live_server, page, shots):
+    """The screenshots in docs/console/ (UPDATE_SCREENSHOTS=1): each page as warehouse
+    staff see it with the demo data and some weeks of trade."""
+    users = demo_load()
+    customer = UserFactory(role=Role.CUSTOMER)
+    product = Product.objects.get(sku="TAP-19")
+    stock_restock(product_id=product.id, quantity=20, actor_id=None, reference="DN-2050")
+    for units in (3, 2, 4, 1, 5):
+        order_place(customer_id=customer.id, lines=[(product.id, units)])
+    stock_restock(product_id=product.id, quantity=12, actor_id=None, reference="DN-2055")
+    order_place(customer_id=customer.id, lines=[(product.id, 6)])
+    username, password = users["warehouse"]
+    page.goto(f"{live_server.url}/console/sign-in/")
+    check_page(page, shots, "sign-in", "Sign in")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    order = Order.objects.order_by("id").first()
+    for path, title, name in [
+        ("/console/", "Dashboard", "dashboard"),
+        ("/console/products/", "Products", "products"),
+        (f"/console/products/{product.id}/", "TAP-19", "product"),
+        ("/console/deliveries/new/", "Receive a delivery", "delivery"),
+        ("/console/transfers/", "Transfers", "transfers"),
+        ("/console/reservations/", "Held reservations", "reservations"),
+        ("/console/movements/", "Movements", "movements"),
+        ("/console/orders/", "Orders", "orders"),
+        (f"/console/orders/{order.id}/", f"Order {order.id}", "order"),
+        ("/console/verify/?run=1", "Verify the ledger", "verify"),
+    ]:
+        page.goto(live_server.url + path)
+        check_page(page, shots, name, title)
+    page.goto(f"{live_server.url}/console/products/{product.id}/")
+    assert chart_last(page) == product_on_hand(product.id)
+
+
+def product_on_hand(product_id: int) -> int:
+    return sum(StockBalance.objects.filter(product_id=product_id).values_list("on_hand", flat=True))
