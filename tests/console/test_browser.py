@@ -17,13 +17,24 @@ from ordering.services import order_place
 from tests.console.browser import SCREENSHOTS, VIEWPORT, launch_options
 from tests.factories import PASSWORD, ProductFactory, UserFactory
 
-# Playwright's sync API runs an event loop in this thread; the test's own database
-# calls are still synchronous ones.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="module")
 def browser():
+    # Playwright's sync API runs an event loop in this thread, which Django takes for
+    # an async context; the tests' own database calls are synchronous all the same.
+    saved = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        yield from _chromium()
+    finally:
+        if saved is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
+
+
+def _chromium():
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(**launch_options())
         yield chromium
