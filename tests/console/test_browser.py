@@ -18,7 +18,6 @@ from tests.console.browser import SCREENSHOTS, VIEWPORT, launch_options
 from tests.factories import PASSWORD, ProductFactory, UserFactory
 
 
-
 @pytest.fixture(scope="module")
 def browser():
     # Playwright's sync API runs an event loop in this thread, which Django takes for
