@@ -5,7 +5,7 @@ the roles are the API's (accounts.roles)."""
 import functools
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
 
 from accounts.roles import Role, has_role
 
@@ -30,9 +30,14 @@ def staff_only(view):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), "console:login")
         if not is_staff(request.user):
-            raise PermissionDenied("The console is for warehouse staff and auditors.")
+            return refused(request, "The console is for warehouse staff and auditors.")
         if request.method == "POST" and not can_write(request.user):
-            raise PermissionDenied("Auditors read the ledger; they change nothing.")
+            return refused(request, "Auditors read the ledger; they change nothing.")
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def refused(request, reason: str):
+    """A 403 page of the console's own (the site's 403 handler answers JSON)."""
+    return render(request, "console/refused.html", {"reason": reason}, status=403)

@@ -28,7 +28,9 @@ def test_a_visitor_is_sent_to_the_sign_in_page(path):
 
 @pytest.mark.parametrize("path", PAGES)
 def test_a_customer_is_refused_every_page(customer_session, path):
-    assert customer_session.get(path).status_code == 403
+    response = customer_session.get(path)
+    assert response.status_code == 403
+    assert "for warehouse staff and auditors" in response.content.decode()
 
 
 @pytest.mark.parametrize("path", PAGES)
