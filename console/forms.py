@@ -153,10 +153,13 @@ class MovementFilterForm(forms.Form):
                 if name not in fields:
                     del self.fields[name]
 
-    def filters(self) -> dict:
-        """The filled-in values as the API's query parameters."""
-        if not self.is_valid():
+    def filters(self) -> dict | None:
+        """The filled-in values as the API's query parameters; None when one is not
+        valid (the form shows why, and nothing is listed)."""
+        if not self.is_bound:
             return {}
+        if not self.is_valid():
+            return None
         return {
             name: value.isoformat() if hasattr(value, "isoformat") else str(value)
             for name, value in self.cleaned_data.items()

@@ -8,12 +8,10 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import ValidationError
 
 from console.access import staff_only
 from console.forms import MovementFilterForm
-from console.selectors import movement_page
-from console.views.common import choices, int_param, locations
+from console.views.common import choices, int_param, locations, movements_shown
 from core.db import report_statement_timeout
 from ledger.apis.export import MovementExportApi
 from ledger.integrity import ledger_verify
@@ -32,14 +30,9 @@ def movements(request):
         request.GET or None, locations=choices(locations()), kinds=MovementKind.choices
     )
     filters = form.filters()
-    try:
-        rows, next_before = movement_page(
-            movement_list(filters=filters),
-            before=int_param(request, "before"),
-            size=MOVEMENTS_PER_PAGE,
-        )
-    except ValidationError:
-        rows, next_before = [], None
+    rows, next_before = movements_shown(
+        filters, before=int_param(request, "before"), size=MOVEMENTS_PER_PAGE
+    )
     query = request.GET.copy()
     query.pop("before", None)
     return render(
@@ -50,7 +43,7 @@ def movements(request):
             "rows": rows,
             "next_before": next_before,
             "filter_query": query.urlencode(),
-            "csv_query": urlencode(filters),
+            "csv_query": urlencode(filters or {}),
             "paged": "before" in request.GET,
         },
     )

@@ -2,8 +2,11 @@
 
 from datetime import UTC, datetime
 
-from ledger.models import Location
-from ledger.selectors import location_list
+from rest_framework.exceptions import ValidationError
+
+from console.selectors import movement_page
+from ledger.models import Location, Movement
+from ledger.selectors import location_list, movement_list
 
 MAX_ID = 2**63 - 1
 
@@ -36,3 +39,16 @@ def instant_param(request, name: str) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def movements_shown(
+    filters: dict | None, *, before: int | None, size: int
+) -> tuple[list[Movement], int | None]:
+    """A page of the movements the filters pick (None: a filter was not valid, so
+    none), and the next page's cursor."""
+    if filters is None:
+        return [], None
+    try:
+        return movement_page(movement_list(filters=filters), before=before, size=size)
+    except ValidationError:  # a value the form let through but the filter refuses
+        return [], None

@@ -8,15 +8,14 @@ from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
 from catalog.exceptions import ProductNotFound
 from catalog.selectors import product_get, product_list
 from console import once
 from console.access import can_write, staff_only
 from console.forms import AdjustmentForm, CountForm, MovementFilterForm
-from console.selectors import balance_series, movement_page
-from console.views.common import choices, instant_param, int_param, locations
+from console.selectors import balance_series
+from console.views.common import choices, instant_param, int_param, locations, movements_shown
 from ledger.models import MovementKind, StockBalance
 from ledger.reports import low_stock_report
 from ledger.selectors import (
@@ -111,15 +110,13 @@ def product_context(request, product_id: int, **forms) -> dict:
         kinds=MovementKind.choices,
         fields=("location", "kind", "reference", "since", "until"),
     )
-    filters = {**history_form.filters(), "product": str(product_id)}
-    try:
-        rows, next_before = movement_page(
-            movement_list(filters=filters),
-            before=int_param(request, "before"),
-            size=HISTORY_PER_PAGE,
-        )
-    except ValidationError:
-        rows, next_before = [], None
+    chosen = history_form.filters()
+    filters = {**(chosen or {}), "product": str(product_id)}
+    rows, next_before = movements_shown(
+        None if chosen is None else filters,
+        before=int_param(request, "before"),
+        size=HISTORY_PER_PAGE,
+    )
     as_of = instant_param(request, "as_of")
     context = {
         "product": item,

@@ -5,7 +5,7 @@ import os
 import re
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from accounts.roles import Role
 from catalog.models import Product
@@ -143,7 +143,8 @@ def test_a_double_submit_posts_once(committed_db, live_server, page):
         """() => { const f = document.getElementById('delivery-form');
                    f.requestSubmit(); setTimeout(() => f.submit(), 0); }"""
     )
-    page.wait_for_url(re.compile(r"/console/movements/\?receipt="))
+    # The second submit aborts the first's navigation: wait for where the page settles.
+    expect(page).to_have_url(re.compile(r"/console/movements/\?receipt="), timeout=15_000)
     assert len(posts) == 2
     page.reload()  # a GET: nothing is posted again
     page.go_back()
