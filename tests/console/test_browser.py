@@ -61,7 +61,8 @@ def sign_in(page, server, role):
     page.goto(f"{server.url}/console/sign-in/")
     page.get_by_label("Username").fill(user.username)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    with page.expect_navigation():  # to the console, or back to the form if refused
+        page.get_by_role("button", name="Sign in").click()
     return user
 
 
@@ -238,7 +239,8 @@ def test_every_page_with_the_demo_data_fits_1366_by_768(committed_db, live_serve
     check_page(page, shots, "sign-in", "Sign in")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
     order = Order.objects.order_by("id").first()
     for path, title, name in [
         ("/console/", "Dashboard", "dashboard"),

@@ -19,6 +19,14 @@
     ins.push(p.d > 0 ? p.v : null);
     outs.push(p.d < 0 ? p.v : null);
   });
+  // The line goes on to now (one point alone would give the time axis no span).
+  var now = Date.now() / 1000;
+  if (now > times[times.length - 1]) {
+    times.push(now);
+    values.push(values[values.length - 1]);
+    ins.push(null);
+    outs.push(null);
+  }
   var marks = function (color) {
     return { stroke: color, fill: color, width: 0, paths: function () { return null; },
              points: { show: true, size: 7, stroke: color, fill: color } };
@@ -27,6 +35,8 @@
     width: Math.max(280, box.clientWidth),
     height: 240,
     scales: { x: { time: true } },
+    // UTC, as every time on the console's pages.
+    tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
     series: [
       {},
       { label: "On hand", stroke: "#1f4e79", width: 2, paths: uPlot.paths.stepped({ align: 1 }),
@@ -40,6 +50,6 @@
   new uPlot(opts, [times, values, ins, outs], box);
   // What the chart drew last, for a reader of the page (and its tests).
   box.dataset.points = String(points.length);
-  box.dataset.last = String(values[values.length - 1]);
-  box.dataset.lastTime = String(times[times.length - 1]);
+  box.dataset.last = String(points[points.length - 1].v);
+  box.dataset.lastTime = String(points[points.length - 1].t);
 })();
