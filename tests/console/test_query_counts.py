@@ -47,7 +47,7 @@ def test_the_dashboard_costs_the_same_for_2_and_10_rows_of_each_kind(
     assert page.count('href="/console/products/') >= 10
     with django_assert_max_num_queries(few):
         staff.get("/console/")
-    assert few <= 8
+    assert few <= 10  # with holds and transfers shown, their lines are one query each
 
 
 def test_the_product_list_costs_the_same_for_2_and_25_products(
