@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "ledger",
     "ordering",
     "demo",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -330,3 +331,7 @@ LOGGING = {
 }
 # django-axes logs every failed login as a warning; its per-attempt housekeeping is noise.
 LOGGING["loggers"]["axes"] = {"level": "WARNING"}
+
+# The staff console (console/): a session sign-in of its own.
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:dashboard"

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from console.views.auth import home as console_home
 from core import views as core_views
 
 # The busiest endpoints' modules first: Django tries the patterns in order, and the
@@ -15,8 +15,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    # The address `make run` prints: the interactive API docs are where to start.
-    path("", RedirectView.as_view(pattern_name="docs"), name="home"),
+    # The address `make run` prints: signed-in staff go to the console, everyone else
+    # to the interactive API docs.
+    path("", console_home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
@@ -30,6 +31,8 @@ urlpatterns = [
     # The original version's API, kept for its existing clients.
     path("auth/", include("accounts.legacy_urls")),
     path("store/", include("ordering.legacy_urls")),
+    # The staff console: server-rendered pages with a session sign-in.
+    path("console/", include("console.urls")),
 ]
 
 handler400 = "core.views.bad_request"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ("core", "accounts", "catalog", "ledger", "ordering", "demo")
+ORDER = ("core", "accounts", "catalog", "ledger", "ordering", "demo", "console")
 
 
 def imported_apps(path: Path) -> set[str]:
