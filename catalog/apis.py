@@ -10,7 +10,7 @@ from accounts.roles import Role, has_role
 from catalog.exceptions import ProductExists, ProductNotFound
 from catalog.filters import ProductFilter
 from catalog.models import Product
-from catalog.selectors import product_get, product_list
+from catalog.selectors import product_get, product_pages
 from catalog.services import product_create, product_update
 from core.apis import ListApi
 from core.rendering import Renderer
@@ -90,7 +90,7 @@ class ProductListCreateApi(ListApi):
 
     @extend_schema(responses=ProductOutput(many=True))
     def get(self, request):
-        products = product_list(
+        products = product_pages(
             filters=request.query_params, active_only=_catalogue_for_customers(request)
         )
         return self.paginated(products, render_product)

@@ -20,6 +20,7 @@ from catalog.exceptions import ProductNotFound
 from catalog.filters import ProductFilter
 from catalog.models import Product
 from core.filtering import apply_filters, names_a_filter
+from core.instances import saved_instance
 
 # The catalogue knows the ledger's balance rows only through the relation the ledger
 # declares on them ("balances": one per location the product is kept at); it imports
@@ -80,18 +81,23 @@ def product_queryset() -> QuerySet[Product]:
     ).order_by("id")
 
 
-def product_list(
-    *, filters: dict | None = None, active_only: bool = False
-) -> "QuerySet[Product] | CatalogueRows":
-    """The products with their figures, by id. Without filters (the common request)
-    the rows a paginator asks for, read by CatalogueRows; with filters a queryset.
-    Raises rest_framework ValidationError for malformed filter values."""
-    if not names_a_filter(ProductFilter, filters):
-        return CatalogueRows(active_only=active_only)
+def product_list(*, filters: dict | None = None, active_only: bool = False) -> QuerySet[Product]:
+    """Raises rest_framework ValidationError for malformed filter values."""
     queryset = product_queryset()
     if active_only:
         queryset = queryset.filter(is_active=True)
     return apply_filters(ProductFilter, filters, queryset)
+
+
+def product_pages(
+    *, filters: dict | None = None, active_only: bool = False
+) -> "QuerySet[Product] | CatalogueRows":
+    """What a paginator pages for the product list endpoints: without filters (the
+    common request) CatalogueRows, else product_list's queryset. Raises
+    rest_framework ValidationError for malformed filter values."""
+    if not names_a_filter(ProductFilter, filters):
+        return CatalogueRows(active_only=active_only)
+    return product_list(filters=filters, active_only=active_only)
 
 
 def product_get(*, product_id: int, active_only: bool = False) -> Product:
@@ -149,8 +155,8 @@ _COUNT_SQL = f"SELECT count(*) FROM {Product._meta.db_table} AS p WHERE %s OR p.
 
 class CatalogueRows:
     """The whole catalogue (or its active part), by id, as a paginator reads it:
-    ``count()`` and slices, each one query, the rows being mappings with the fields
-    product_queryset() gives (``stock_locations`` the per-location figures)."""
+    ``count()`` and slices, each one query, of Product instances with the figures
+    product_queryset() annotates (``stock_locations`` the per-location figures)."""
 
     ordered = True  # by id: Django's paginator warns about unordered lists
 
@@ -162,18 +168,18 @@ class CatalogueRows:
             cursor.execute(_COUNT_SQL, [self.all])
             return cursor.fetchone()[0]
 
-    def __getitem__(self, page: slice) -> list[dict]:
+    def __getitem__(self, page: slice) -> list[Product]:
         start, stop = page.start or 0, page.stop
         with connection.cursor() as cursor:
             cursor.execute(_PAGE_SQL, [self.all, stop - start, start])
             rows = cursor.fetchall()
         products = []
         for row in rows:
-            product = dict(zip(_PRODUCT_COLUMNS, row, strict=False))
-            product["on_hand"], product["reserved"], product["incoming"] = row[9:12]
-            product["available"] = product["on_hand"] - product["reserved"]
-            product["low_stock"] = product["on_hand"] <= product["reorder_level"]
+            product = saved_instance(Product, **dict(zip(_PRODUCT_COLUMNS, row, strict=False)))
+            product.on_hand, product.reserved, product.incoming = row[9:12]
+            product.available = product.on_hand - product.reserved
+            product.low_stock = product.on_hand <= product.reorder_level
             # Django reads jsonb as text, for its JSONField to decode.
-            product["stock_locations"] = json.loads(row[12])
+            product.stock_locations = json.loads(row[12])
             products.append(product)
         return products

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanPlaceOrders
 from catalog.exceptions import ProductNotFound
-from catalog.selectors import product_get, product_list
+from catalog.selectors import product_get, product_pages
 from core.apis import ListApi
 from core.parsers import FormParser, JSONParser
 from core.rendering import Renderer
@@ -64,7 +64,7 @@ class StoreProductListApi(ListApi):
 
     @extend_schema(responses=StoreProductOutput(many=True))
     def get(self, request):
-        return self.paginated(product_list(active_only=True), render_store_product)
+        return self.paginated(product_pages(active_only=True), render_store_product)
 
 
 class StoreProductDetailApi(APIView):
