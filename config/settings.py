@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "core",
     "accounts",
+    "events",
     "catalog",
     "ledger",
     "ordering",
@@ -330,3 +331,12 @@ LOGGING = {
 }
 # django-axes logs every failed login as a warning; its per-attempt housekeeping is noise.
 LOGGING["loggers"]["axes"] = {"level": "WARNING"}
+
+# The event feed and webhooks (docs/events.md).
+# Webhook endpoints on loopback or private addresses are refused unless this is on.
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+# A delivery's HTTP timeout, and how long its retries go on before it is dead-lettered.
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+WEBHOOKS_RETRY_FOR_SECONDS = env.int("WEBHOOKS_RETRY_FOR_SECONDS", default=24 * 3600)
+# How often a process serving long polls and streams looks for new events.
+EVENTS_POLL_SECONDS = env.float("EVENTS_POLL_SECONDS", default=0.05)
