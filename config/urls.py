@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("catalog.urls")),
     path("", include("ledger.urls")),
     path("", include("ordering.urls")),
+    path("", include("events.urls")),
 ]
 
 urlpatterns = [
