@@ -1,5 +1,6 @@
 """Reads of the event feed: events after a position, below the safe mark."""
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,7 +61,7 @@ def event_page(*, after: int, limit: int, types: list[str] | None = None) -> Fee
     for _, position, type_name, version, occurred_at, subject, data in rows:
         if position is None:
             continue
-        version, data = upcast(type_name, version, data)
+        version, data = upcast(type_name, version, _json(data))
         events.append(FeedEvent(position, type_name, version, occurred_at, subject, data))
     full = len(events) == limit
     return FeedPage(events, events[-1].id if full else max(after, bound - 1))
@@ -83,5 +84,10 @@ def event_get(*, position: int) -> FeedEvent | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    version, data = upcast(row[1], row[2], row[5])
+    version, data = upcast(row[1], row[2], _json(row[5]))
     return FeedEvent(row[0], row[1], version, row[3], row[4], data)
+
+
+def _json(value):
+    # Django's connection reads jsonb as text (its JSONField parses it itself).
+    return json.loads(value) if isinstance(value, str) else value
