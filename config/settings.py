@@ -340,3 +340,5 @@ WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
 WEBHOOKS_RETRY_FOR_SECONDS = env.int("WEBHOOKS_RETRY_FOR_SECONDS", default=24 * 3600)
 # How often a process serving long polls and streams looks for new events.
 EVENTS_POLL_SECONDS = env.float("EVENTS_POLL_SECONDS", default=0.05)
+# How many feed reads one such process runs at once (each holds a connection meanwhile).
+EVENTS_MAX_CONCURRENT_PASSES = env.int("EVENTS_MAX_CONCURRENT_PASSES", default=8)

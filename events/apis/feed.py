@@ -9,13 +9,15 @@ followers cost one event loop. Served by a sync gunicorn worker, a long poll wou
 it: the deployment routes /api/v1/events/ to the ASGI process (docs/events.md).
 """
 
-import asyncio
 import copy
 import json
+import threading
 import time
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
 from django.http import StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
@@ -111,14 +113,28 @@ class EventFeedApi(APIView):
 _feed_pass_view = EventFeedApi.as_view()
 
 
+# Passes running at once in this process, each on a database connection of its own
+# (under ASGI every request runs its sync code on a thread of its own): a burst of
+# followers reconnecting at once queues here instead of exhausting the database's
+# connections.
+_passes = threading.BoundedSemaphore(settings.EVENTS_MAX_CONCURRENT_PASSES)
+
+
 def _feed_pass(request, after: int | None = None):
-    """One pass of EventFeedApi, rendered; ``after`` overrides the query's."""
+    """One pass of EventFeedApi, rendered; ``after`` overrides the query's. The
+    connection is closed after it (outside a transaction: tests run in one), so that a
+    waiting follower holds none."""
     if after is not None:
         request = copy.copy(request)
         request.GET = request.GET.copy()
         request.GET["after"] = str(after)
-    response = _feed_pass_view(request)
-    response.render()
+    with _passes:
+        try:
+            response = _feed_pass_view(request)
+            response.render()
+        finally:
+            if not connection.in_atomic_block:
+                connection.close()
     return response
 
 
@@ -204,7 +220,6 @@ async def event_stream(request):
             page = following.feed_page
             if page.events:
                 yield _sse(page.events)
-            await asyncio.sleep(0)
 
     stream = StreamingHttpResponse(events(), content_type="text/event-stream")
     stream["Cache-Control"] = "no-store"
