@@ -74,6 +74,17 @@ def event_head() -> int:
         return cursor.fetchone()[0] or 0
 
 
+def event_types_after(*, after: int) -> list[tuple[int, str]]:
+    """(position, type) of the servable events after ``after``, in order."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT position, type FROM events_event"
+            f" WHERE position > %s AND position < {SAFE_BOUND} ORDER BY position",
+            [after],
+        )
+        return cursor.fetchall()
+
+
 def event_get(*, position: int) -> FeedEvent | None:
     with connection.cursor() as cursor:
         cursor.execute(

@@ -1,9 +1,10 @@
 """Waiting for new events without a database connection per follower.
 
-Long polls and streams wait here. One thread per process polls the safe head
-(events.selectors.event_head, an index seek) every EVENTS_POLL_SECONDS while anyone
-waits, and wakes the waiters whose position it has passed; with no waiter it stops
-and closes its connection. So 100 idle followers cost one cheap query per interval,
+Long polls and streams wait here. One thread per process reads the (position, type)
+of the events committed since its last look (an index range scan) every
+EVENTS_POLL_SECONDS while anyone waits, and wakes the waiters it has new events for
+(of their types, for a filtered feed); with no waiter it stops and closes its
+connection. So 100 idle followers cost one cheap query per interval,
 whatever their number, and a posting pays nothing (no NOTIFY, whose commit-time lock
 would serialize every writer; and LISTEN does not work through PgBouncer in
 transaction mode, which the cluster uses).
@@ -17,16 +18,19 @@ import time
 from django.conf import settings
 from django.db import connection
 
-from events.selectors import event_head
+from events.selectors import event_head, event_types_after
 
 logger = logging.getLogger(__name__)
 
 
 class _Waiter:
-    __slots__ = ("after", "future", "loop")
+    __slots__ = ("after", "future", "loop", "types")
 
-    def __init__(self, after: int, loop, future) -> None:
-        self.after, self.loop, self.future = after, loop, future
+    def __init__(self, after: int, types, loop, future) -> None:
+        self.after, self.types, self.loop, self.future = after, types, loop, future
+
+    def wanted(self, new: list[tuple[int, str]]) -> bool:
+        return any(p > self.after and (self.types is None or t in self.types) for p, t in new)
 
 
 def _wake(future) -> None:
@@ -40,11 +44,11 @@ class HeadWatcher:
         self._waiters: set[_Waiter] = set()
         self._thread: threading.Thread | None = None
 
-    async def wait_beyond(self, after: int, timeout: float) -> bool:
-        """True as soon as an event past ``after`` can be served, False after
-        ``timeout`` seconds."""
+    async def wait_beyond(self, after: int, timeout: float, types=None) -> bool:
+        """True as soon as an event past ``after`` (of ``types``, if given) can be
+        served, False after ``timeout`` seconds."""
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(after, loop, loop.create_future())
+        waiter = _Waiter(after, frozenset(types) if types else None, loop, loop.create_future())
         with self._lock:
             self._waiters.add(waiter)
             if self._thread is None:
@@ -60,6 +64,7 @@ class HeadWatcher:
                 self._waiters.discard(waiter)
 
     def _run(self) -> None:
+        head = None  # the last position seen
         try:
             while True:
                 with self._lock:
@@ -67,15 +72,20 @@ class HeadWatcher:
                         self._thread = None
                         return
                 try:
-                    head = event_head()
+                    if head is None:  # starting: wake whoever is behind the head
+                        head = event_head()
+                        new = [(head, None)]
+                    else:  # the (position, type) of each event since: a short range
+                        new = event_types_after(after=head)
+                        head = new[-1][0] if new else head
                 except Exception:  # the database is down: keep the waiters, try again
                     logger.warning("events: cannot read the head", exc_info=True)
                     connection.close()
-                    head = None
-                if head is not None:
+                    new = []
+                if new:
                     with self._lock:
                         for waiter in self._waiters:
-                            if head > waiter.after:
+                            if (new[0][1] is None and head > waiter.after) or waiter.wanted(new):
                                 waiter.loop.call_soon_threadsafe(_wake, waiter.future)
                 time.sleep(settings.EVENTS_POLL_SECONDS)
         finally:

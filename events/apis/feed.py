@@ -107,6 +107,7 @@ class EventFeedApi(APIView):
         # For the async view around this one: whether and where to wait.
         response.feed_page = page
         response.feed_wait = values["wait"]
+        response.feed_types = values.get("types")
         return response
 
 
@@ -149,7 +150,7 @@ async def event_feed(request):
         return response
     deadline = time.monotonic() + response.feed_wait
     while (left := deadline - time.monotonic()) > 0:
-        if not await watcher.wait_beyond(page.next_after, left):
+        if not await watcher.wait_beyond(page.next_after, left, response.feed_types):
             break
         response = await _feed_pass_async(request, page.next_after)
         page = getattr(response, "feed_page", None)
@@ -211,7 +212,10 @@ async def event_stream(request):
         yield b"retry: 1000\n\n" + _sse(page.events)
         while True:
             full = len(page.events) >= 100  # more may be ready: no wait
-            if not full and not await watcher.wait_beyond(page.next_after, STREAM_KEEPALIVE):
+            waited = full or await watcher.wait_beyond(
+                page.next_after, STREAM_KEEPALIVE, response.feed_types
+            )
+            if not waited:
                 yield b": keep-alive\n\n"
                 continue
             following = await _feed_pass_async(request, page.next_after)
