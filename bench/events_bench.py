@@ -157,6 +157,8 @@ def _follow_lags(url, token, stop: threading.Event, lags: list, after: int):
 
 
 def run(args) -> None:
+    import logging
+
     from accounts.roles import Role
     from accounts.services import token_create, user_create
     from catalog.services import product_create
@@ -165,6 +167,7 @@ def run(args) -> None:
     from events.services import webhook_endpoint_create
     from ledger.services import stock_restock
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     seconds = 3.0 if args.quick else args.events_seconds
     print_heading("Event feed: lag and the cost of followers and webhooks")
     product_ids = []
