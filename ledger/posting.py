@@ -156,29 +156,22 @@ SELECT p.id, v.location_id, 0, 0, 0, 0, '', clock_timestamp()
     ON CONFLICT (product_id, location_id) DO NOTHING
 """
 
-# Each column of ledger_movement the posting writes, with its array type for unnest().
-_MOVEMENT_COLUMNS = (
-    ("product_id", "bigint"),
-    ("location_id", "bigint"),
-    ("kind", "varchar"),
-    ("quantity", "bigint"),
-    ("reason", "varchar"),
-    ("seq", "bigint"),
-    ("balance_after", "bigint"),
-    ("reserved_after", "bigint"),
-    ("incoming_after", "bigint"),
-    ("recorded_at", "timestamptz"),
-    ("actor_id", "integer"),
-    ("reference", "varchar"),
-    ("note", "text"),
-    ("order_line_id", "bigint"),
-    ("reverses_id", "bigint"),
-    ("reservation_id", "bigint"),
-    ("transfer_id", "bigint"),
-    ("receipt_id", "bigint"),
-    ("stocktake_id", "bigint"),
-    ("hash_version", "smallint"),
-    ("hash", "varchar"),
+
+def _array_type(field) -> str:
+    """The column's type as an array element type for ``%s::<type>[]`` (no length)."""
+    kind = field.db_type(connection).split("(")[0]
+    return {"timestamp with time zone": "timestamptz"}.get(kind, kind)
+
+
+# Each column of ledger_movement the posting writes (every one but id), with its array
+# type for unnest(): read from the model, so that a new field is defined once, there.
+# (The hash covers a fixed list per hash_version, ledger.hashing, on purpose: a version's
+# payload never changes; the feed's event data is its own versioned schema,
+# ledger.events.)
+_MOVEMENT_COLUMNS = tuple(
+    (field.column, _array_type(field))
+    for field in Movement._meta.concrete_fields
+    if not field.primary_key
 )
 
 
