@@ -62,3 +62,15 @@ def test_positions_within_a_transaction_increase_from_its_id(db, thing_type):
         cursor.execute("SELECT pg_current_xact_id()::text::bigint")
         (xid,) = cursor.fetchone()
     assert (first, second) == (xid << 20, (xid << 20) + 1)
+
+
+def test_create_user_makes_an_integration_user(db):
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from accounts.roles import roles_of
+
+    call_command(
+        "create_user", "erp", "--role", "integration", "--password", "a-long-erp-passphrase-42"
+    )
+    assert roles_of(get_user_model().objects.get(username="erp")) == {"integration"}
