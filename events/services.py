@@ -2,6 +2,7 @@
 changes), webhook endpoints (register, rotate the secret) and retrying a delivery.
 A posting's stock events are written by the posting's own statement (ledger.posting)."""
 
+import base64
 import json
 import secrets
 from datetime import timedelta
@@ -10,7 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from events.exceptions import DeliveryNotFound, EndpointNotFound
+from events.exceptions import DeliveryNotFound, EndpointNotFound, UnknownEventType
 from events.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from events.positions import OUTBOX_INSERT
 from events.types import REGISTRY
@@ -36,8 +37,6 @@ def event_append(*, type: str, subject: str, data: dict) -> int:
 
 def _new_secret() -> str:
     # Standard Webhooks: "whsec_" and base64 of 24 to 64 random bytes.
-    import base64
-
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
@@ -59,8 +58,6 @@ def webhook_endpoint_create(
 
 
 def _check_types(types: list[str]) -> None:
-    from events.exceptions import UnknownEventType
-
     unknown = sorted(set(types) - set(REGISTRY))
     if unknown:
         raise UnknownEventType(types=unknown)
