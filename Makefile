@@ -35,9 +35,16 @@ prepare: install
 # Served as the image serves it: gunicorn with config/gunicorn.py (a few workers, one
 # persistent connection each), static files collected so that they are served with
 # DEBUG off too; on this machine only.
+# Beside it, the event feed's ASGI process (uvicorn, docs/events.md) on EVENTS_PORT
+# (PORT + 1 unless set): there a long poll or a stream waits without holding a worker.
+# It runs in make's process group, so it stops with make.
+EVENTS_PORT_SH = $${EVENTS_PORT:-$$(($(PORT) + 1))}
 run: prepare
 	$(RUN_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (API docs: http://127.0.0.1:$(PORT)/api/docs/)"
+	@echo "Event feed (long polls, streams): http://127.0.0.1:$(EVENTS_PORT_SH)/api/v1/events/"
+	$(RUN_ENV) CONN_MAX_AGE=0 $(BIN)/uvicorn config.asgi:application --host 127.0.0.1 \
+	  --port $(EVENTS_PORT_SH) --log-level warning & \
 	$(RUN_ENV) BIND_HOST=127.0.0.1 PORT=$(PORT) $(BIN)/gunicorn --config config/gunicorn.py
 
 # runserver, reloading on code changes. It serves each request on a new thread, so a

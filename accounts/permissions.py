@@ -50,3 +50,22 @@ class AuditReadsWarehouseWrites(BasePermission):
             return has_role(request.user, Role.AUDITOR, Role.WAREHOUSE)
         self.message = IsWarehouse.message
         return has_role(request.user, Role.WAREHOUSE)
+
+
+class CanFollowEvents(BasePermission):
+    """The integration role and auditors read the event feed; customers and warehouse
+    staff do not."""
+
+    message = "Only the integration role and auditors may read the event feed."
+
+    def has_permission(self, request, view):
+        return has_role(request.user, Role.INTEGRATION, Role.AUDITOR)
+
+
+class ManagesWebhooks(BasePermission):
+    """Admins and the integration role register webhooks and read their deliveries."""
+
+    message = "Only admins and the integration role may manage webhooks."
+
+    def has_permission(self, request, view):
+        return has_role(request.user, Role.INTEGRATION, Role.ADMIN)

@@ -1,4 +1,5 @@
-"""Roles are Django groups: `warehouse` and `auditor`; a signed-in user in neither group
+"""Roles are Django groups: `warehouse`, `auditor` and `integration` (other systems that
+follow the event feed and register webhooks); a signed-in user in neither group
 is a customer; superusers administer and hold every role."""
 
 from enum import StrEnum
@@ -8,10 +9,11 @@ class Role(StrEnum):
     CUSTOMER = "customer"
     WAREHOUSE = "warehouse"
     AUDITOR = "auditor"
+    INTEGRATION = "integration"
     ADMIN = "admin"
 
 
-GROUP_ROLES = (Role.WAREHOUSE, Role.AUDITOR)
+GROUP_ROLES = (Role.WAREHOUSE, Role.AUDITOR, Role.INTEGRATION)
 
 
 def roles_of(user) -> frozenset[str]:

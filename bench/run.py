@@ -27,6 +27,7 @@ BENCHMARKS = [
     "bench.ledger_bench",
     "bench.http_bench",
     "bench.receipts",
+    "bench.events_bench",
 ]
 
 

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
+from catalog.events import product_event_append
 from catalog.exceptions import ProductExists
 from catalog.models import Product
 
@@ -45,6 +46,7 @@ def product_create(
             reorder_level=reorder_level,
             is_active=is_active,
         )
+        product_event_append(type="product.created", product=product)
     return product
 
 
@@ -58,8 +60,15 @@ def product_update(*, product: Product, **changes) -> Product:
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
         raise TypeError(f"not updatable: {sorted(unknown)}")
+    # Archiving is its own event; other changes (and un-archiving) are updates.
+    archived = changes.get("is_active") is False and product.is_active
     for field, value in changes.items():
         setattr(product, field, value)
     with _one_transaction_with_unique_names():
         product.save(update_fields=[*changes, "updated_at"])
+        product_event_append(
+            type="product.archived" if archived else "product.updated",
+            product=product,
+            changed=changes,
+        )
     return product

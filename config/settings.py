@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "core",
     "accounts",
+    "events",
     "catalog",
     "ledger",
     "ordering",
@@ -335,3 +336,14 @@ LOGGING["loggers"]["axes"] = {"level": "WARNING"}
 # The staff console (console/): a session sign-in of its own.
 LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:dashboard"
+
+# The event feed and webhooks (docs/events.md).
+# Webhook endpoints on loopback or private addresses are refused unless this is on.
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+# A delivery's HTTP timeout, and how long its retries go on before it is dead-lettered.
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+WEBHOOKS_RETRY_FOR_SECONDS = env.int("WEBHOOKS_RETRY_FOR_SECONDS", default=24 * 3600)
+# How often a process serving long polls and streams looks for new events.
+EVENTS_POLL_SECONDS = env.float("EVENTS_POLL_SECONDS", default=0.05)
+# How many feed reads one such process runs at once (each holds a connection meanwhile).
+EVENTS_MAX_CONCURRENT_PASSES = env.int("EVENTS_MAX_CONCURRENT_PASSES", default=8)

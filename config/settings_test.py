@@ -19,3 +19,6 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 DATABASES["default"]["TEST"] = {  # noqa: F405
     "NAME": os.environ.get("TEST_DATABASE_NAME") or f"test_{DATABASES['default']['NAME']}"  # noqa: F405
 }
+
+# The webhook tests' receivers listen on 127.0.0.1.
+WEBHOOKS_ALLOW_PRIVATE = True

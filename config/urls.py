@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("ordering.urls")),
     path("", include("catalog.urls")),
     path("", include("ledger.urls")),
+    path("", include("events.urls")),
     path("auth/", include("accounts.urls")),
 ]
 

@@ -7,6 +7,8 @@ class LedgerConfig(AppConfig):
     name = "ledger"
 
     def ready(self) -> None:
+        from ledger import events  # noqa: F401  (registers the stock event types)
+
         post_migrate.connect(_ensure_default_location, sender=self)
 
 

@@ -18,15 +18,21 @@ locations first locks those locations against archiving and opens their missing
 balance rows: two statements, whatever the number of lines.
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
 from catalog.exceptions import ProductNotFound
 from core.filtering import MAX_ID
 from core.instances import saved_instance
+from events.positions import OUTBOX_INSERT
+from events.services import event_append
+from events.types import REGISTRY
+from ledger import events as ledger_events
 from ledger.exceptions import InsufficientStock, UnknownLocation, VersionMismatch
 from ledger.fold import EFFECTS, FIGURES, Figures
 from ledger.hashing import CURRENT_VERSION, movement_hash
@@ -150,29 +156,22 @@ SELECT p.id, v.location_id, 0, 0, 0, 0, '', clock_timestamp()
     ON CONFLICT (product_id, location_id) DO NOTHING
 """
 
-# Each column of ledger_movement the posting writes, with its array type for unnest().
-_MOVEMENT_COLUMNS = (
-    ("product_id", "bigint"),
-    ("location_id", "bigint"),
-    ("kind", "varchar"),
-    ("quantity", "bigint"),
-    ("reason", "varchar"),
-    ("seq", "bigint"),
-    ("balance_after", "bigint"),
-    ("reserved_after", "bigint"),
-    ("incoming_after", "bigint"),
-    ("recorded_at", "timestamptz"),
-    ("actor_id", "integer"),
-    ("reference", "varchar"),
-    ("note", "text"),
-    ("order_line_id", "bigint"),
-    ("reverses_id", "bigint"),
-    ("reservation_id", "bigint"),
-    ("transfer_id", "bigint"),
-    ("receipt_id", "bigint"),
-    ("stocktake_id", "bigint"),
-    ("hash_version", "smallint"),
-    ("hash", "varchar"),
+
+def _array_type(field) -> str:
+    """The column's type as an array element type for ``%s::<type>[]`` (no length)."""
+    kind = field.db_type(connection).split("(")[0]
+    return {"timestamp with time zone": "timestamptz"}.get(kind, kind)
+
+
+# Each column of ledger_movement the posting writes (every one but id), with its array
+# type for unnest(): read from the model, so that a new field is defined once, there.
+# (The hash covers a fixed list per hash_version, ledger.hashing, on purpose: a version's
+# payload never changes; the feed's event data is its own versioned schema,
+# ledger.events.)
+_MOVEMENT_COLUMNS = tuple(
+    (field.column, _array_type(field))
+    for field in Movement._meta.concrete_fields
+    if not field.primary_key
 )
 
 
@@ -196,14 +195,35 @@ _HASH_TYPES = ("bigint", "bigint", "varchar")
 _ALERT_TYPES = ("bigint", "bigint", "bigint", "bigint", "integer")
 
 
+# The movements' events (ledger.events) and their webhook deliveries, in the same
+# statement: the feed costs a posting no round trip. ``{extra}`` adds the caller's own
+# events (an order's order.placed) after the movements'.
+_EVENTS_SQL = (
+    ", e AS (INSERT INTO events_event (type, version, occurred_at, subject, data)"
+    " SELECT type, version, occurred_at, subject, data FROM ("
+    f" SELECT 0 AS k, m.id AS o, {ledger_events.type_sql()} AS type,"
+    f" {ledger_events.VERSION} AS version, m.recorded_at AS occurred_at,"
+    f" {ledger_events.SUBJECT_SQL} AS subject, {ledger_events.data_sql()} AS data"
+    " FROM m JOIN catalog_product AS p ON p.id = m.product_id"
+    " JOIN ledger_location AS l ON l.id = m.location_id{extra}) AS x"
+    " ORDER BY k, o RETURNING position, type)"
+    # (The outbox's '{}' doubled: this string is formatted once more.)
+    + f", o AS ({OUTBOX_INSERT.format(events='e')})".replace("{", "{{").replace("}", "}}")
+)
+_EXTRA_EVENT = (
+    " UNION ALL SELECT 1, %s::bigint, %s::varchar, %s::smallint, clock_timestamp(),"
+    " %s::varchar, %s::jsonb"
+)
+
+
 @cache
-def _write_sql(movements: int, chains: int, alerts: int, arrays: bool) -> str:
+def _write_sql(movements: int, chains: int, alerts: int, arrays: bool, extra: int = 0) -> str:
     names = ", ".join(name for name, _ in _MOVEMENT_COLUMNS)
     types = [kind for _, kind in _MOVEMENT_COLUMNS]
     sql = (
         f"WITH m AS (INSERT INTO ledger_movement ({names})"
         f" SELECT * FROM {_rows(types, movements, arrays)} AS r"
-        " RETURNING id, product_id, location_id, seq),"
+        f" RETURNING {', '.join(ledger_events.RETURNED_COLUMNS)}),"
         " h AS (UPDATE ledger_stockbalance AS b SET last_hash = v.hash"
         f" FROM {_rows(_HASH_TYPES, chains, arrays)} AS v(product_id, location_id, hash)"
         " WHERE b.product_id = v.product_id AND b.location_id = v.location_id)"
@@ -218,6 +238,8 @@ def _write_sql(movements: int, chains: int, alerts: int, arrays: bool) -> str:
             " ON c.product_id = m.product_id AND c.location_id = m.location_id"
             " AND c.seq = m.seq)"
         )
+    # Last: its parameters (the extra events') come after the alerts'.
+    sql += _EVENTS_SQL.format(extra=_EXTRA_EVENT * extra)
     return sql + " SELECT id, product_id, location_id, seq FROM m"
 
 
@@ -246,7 +268,12 @@ def _array(values: list, *, quoted: bool = False) -> str:
     return "{" + ",".join(items) + "}"
 
 
-def movements_post(*, postings: Sequence[Posting], actor_id: int | None) -> list[Movement]:
+def movements_post(
+    *,
+    postings: Sequence[Posting],
+    actor_id: int | None,
+    events: Sequence[tuple[str, str, dict]] = (),
+) -> list[Movement]:
     """Append ``postings`` to the ledger and update the balances; returns the movements
     in lock order: by (product id, location id), then in the order given.
 
@@ -256,7 +283,9 @@ def movements_post(*, postings: Sequence[Posting], actor_id: int | None) -> list
     order, so that concurrent postings cannot deadlock; held until the caller commits.
     Writes: balance rows opened at named locations, the movements, the balance rows,
     a StockAlert for each (product, location) taken from above the product's reorder
-    level to at or below it.
+    level to at or below it, one feed event per movement (ledger.events) and then one
+    per ``events`` item (type, subject, data: the caller's own, such as order.placed),
+    and their webhook deliveries.
     Raises InsufficientStock (listing every short line) if any posting would take
     available units (or reserved or incoming units) below zero, VersionMismatch if a
     balance is not at a posting's expected_version, ProductNotFound for an unknown
@@ -266,6 +295,8 @@ def movements_post(*, postings: Sequence[Posting], actor_id: int | None) -> list
     """
     assert connection.in_atomic_block, "movements_post needs the caller's transaction"
     if not postings:
+        for type_name, subject, data in events:
+            event_append(type=type_name, subject=subject, data=data)
         return []
     for posting in postings:
         if not 0 < posting.product_id <= MAX_ID:  # no such product; no bigint array holds it
@@ -292,7 +323,7 @@ def movements_post(*, postings: Sequence[Posting], actor_id: int | None) -> list
         if len(rows) < len(pairs):
             _raise_refusal(cursor, [p for p in pairs if (p.product_id, p.location_id) not in rows])
         movements, last_hash, crossings = _movements(pairs, rows, actor_id)
-        _write(cursor, movements, last_hash, crossings)
+        _write(cursor, movements, last_hash, crossings, events)
     return movements
 
 
@@ -460,7 +491,7 @@ def _prepare_named(cursor, pairs: set[tuple[int, int | None]]) -> int | None:
     return default_id
 
 
-def _write(cursor, movements, last_hash, crossings) -> None:
+def _write(cursor, movements, last_hash, crossings, events=()) -> None:
     """Insert the movements, store each chain's newest hash and write the alerts: one
     statement, whatever the number of movements."""
     chains = [(*key, digest) for key, digest in last_hash.items()]
@@ -476,7 +507,12 @@ def _write(cursor, movements, last_hash, crossings) -> None:
     else:  # row after row
         rows = [[getattr(m, name) for name, _ in _MOVEMENT_COLUMNS] for m in movements]
         params = [value for part in (rows, chains, crossings) for row in part for value in row]
-    cursor.execute(_write_sql(len(movements), len(chains), len(crossings), arrays), params)
+    for number, (type_name, subject, data) in enumerate(events):
+        version = REGISTRY[type_name].version
+        params += [number, type_name, version, subject, json.dumps(data, cls=DjangoJSONEncoder)]
+    cursor.execute(
+        _write_sql(len(movements), len(chains), len(crossings), arrays, len(events)), params
+    )
     ids = {(product, location, seq): pk for pk, product, location, seq in cursor.fetchall()}
     for movement in movements:
         movement.id = movement.pk = ids[(movement.product_id, movement.location_id, movement.seq)]

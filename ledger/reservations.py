@@ -19,7 +19,7 @@ units of the others back in batches.
 """
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -237,13 +237,15 @@ def reservation_commit(
     order_line_ids: dict[int, int] | None = None,
     customer_id: int | None = None,
     reference: str | None = None,
+    events: Sequence[tuple[str, str, dict]] = (),
 ) -> Reservation:
     """Turn held units into consumption: a ``commit`` movement for the units taken of
     each line (all of them when ``lines`` is None, else ``lines[product]``, 0 for a
     product left out) and a ``release`` for the rest; the reservation becomes committed
     and each line records what was committed. ``order_line_ids`` ({product: order line
     id}) ties the commit movements to an order's lines; ``reference`` (default: the
-    reservation's) labels the movements.
+    reservation's) labels the movements; ``events`` (type, subject, data) are written
+    with the movements' (an order's order.placed).
 
     ``customer_id`` limits the commit to that customer's reservations (None: any, for
     warehouse staff). Locks the reservation row first (a conditional UPDATE out of
@@ -261,6 +263,7 @@ def reservation_commit(
         commit=lines,
         order_line_ids=order_line_ids or {},
         reference=reference,
+        events=events,
     )
     if resolved is None:
         raise ReservationNotHeld(reservation=reservation_id, status=ReservationStatus.EXPIRED.value)
@@ -294,6 +297,7 @@ def _resolve(
     commit: dict[int, int] | None = None,
     order_line_ids: dict[int, int] | None = None,
     reference: str | None = None,
+    events: Sequence[tuple[str, str, dict]] = (),
 ) -> Reservation | None:
     """Commit or release; None if the reservation was past expires_at and has been
     expired here instead (the caller refuses after this transaction, so the expiry
@@ -317,6 +321,7 @@ def _resolve(
                 reservation, taken, order_line_ids or {}, reference or _reference(reservation)
             ),
             actor_id=actor_id,
+            events=events,
         )
         if any(taken.values()):
             lines = [line for line in reservation.prefetched_lines if taken[line.product_id]]

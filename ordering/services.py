@@ -13,6 +13,7 @@ from ledger.models import Movement, MovementKind, ReservationStatus
 from ledger.posting import Posting, movements_post
 from ledger.reservations import merge_lines, overdue_holds_expire, reservation_commit
 from ledger.selectors import reservation_get
+from ordering.events import order_cancelled_event, order_event
 from ordering.exceptions import (
     OrderNotCancellable,
     OrderNotFound,
@@ -97,6 +98,7 @@ def _order_place(*, customer_id: int, quantities: dict[int, int], location_id: i
             for line in order_lines
         ],
         actor_id=customer_id,
+        events=[order_event("order.placed", order, order_lines)],
     )
     return order
 
@@ -144,6 +146,7 @@ def _order_from_reservation(
         lines=quantities,
         order_line_ids={line.product_id: line.id for line in order_lines},
         reference=f"order {order.id}",
+        events=[order_event("order.placed", order, order_lines, reservation_id)],
     )
     return order
 
@@ -264,6 +267,11 @@ def order_cancel(*, order_id: int, actor_id: int, customer_id: int | None) -> Or
             for movement_id, product_id, quantity, line_id, location_id in consumptions
         ],
         actor_id=actor_id,
+        events=[
+            order_cancelled_event(
+                order_id, [(line, product, -qty) for _, product, qty, line, _ in consumptions]
+            )
+        ],
     )
     # Read back with its lines and products, as the API renders it.
     return order_get(order_id=order_id, customer_id=None)

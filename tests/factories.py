@@ -21,7 +21,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
-        if extracted and extracted in (Role.WAREHOUSE, Role.AUDITOR):
+        if extracted and extracted in (Role.WAREHOUSE, Role.AUDITOR, Role.INTEGRATION):
             self.groups.add(Group.objects.get_or_create(name=extracted)[0])
         if extracted == Role.ADMIN:
             self.is_superuser = self.is_staff = True

@@ -1,4 +1,4 @@
-"""Apps depend one way: core <- accounts <- catalog <- ledger <- ordering <- demo
+"""Apps depend one way: core <- accounts <- events <- catalog <- ledger <- ordering <- demo
 (docs/design.md, "Notes on the implementation"). Every module of every app is parsed and
 each import of another app must point to the left of it."""
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ("core", "accounts", "catalog", "ledger", "ordering", "demo", "console")
+ORDER = ("core", "accounts", "events", "catalog", "ledger", "ordering", "demo", "console")
 
 
 def imported_apps(path: Path) -> set[str]:

@@ -169,13 +169,22 @@ EXAMPLE_SENDERS = {
     "store_orders_create": "customer",
     # Revokes the sender's tokens: a role that sends no other example.
     "api_v1_auth_password_create": "auditor",
+    "api_v1_webhooks_create": "admin",
+    # The endpoint the example above registered.
+    "api_v1_webhooks_rotate_secret_create": "admin",
 }
 
 
 def test_every_request_example_succeeds_against_the_demo_data(schema):
     # The examples name the demo products by id (1 to 8), as `make run` numbers them.
     with connection.cursor() as cursor:
-        for table in ("catalog_product", "ordering_order", "ledger_transfer", "ledger_reservation"):
+        for table in (
+            "catalog_product",
+            "ordering_order",
+            "ledger_transfer",
+            "ledger_reservation",
+            "events_webhookendpoint",
+        ):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 1, false)")
     call_command("load_demo")
     clients = {None: client_for(None)}

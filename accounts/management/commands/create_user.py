@@ -8,7 +8,10 @@ from accounts.services import user_create
 
 
 class Command(BaseCommand):
-    help = "Create a user (or reset one) with a role: customer, warehouse, auditor or admin."
+    help = (
+        "Create a user (or reset one) with a role: customer, warehouse, auditor,"
+        " integration or admin."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("username")
