@@ -5,8 +5,10 @@ Each request is answered by passes of one DRF view (``EventFeedApi``: authentica
 roles, input, a page below the safe mark, errors as everywhere else) that never waits.
 Between passes, the async views wait on the process's HeadWatcher, holding no thread
 and no database connection; under an ASGI server (the ``events`` process) a thousand
-followers cost one event loop. Served by a sync gunicorn worker, a long poll would hold
-it: the deployment routes /api/v1/events/ to the ASGI process (docs/events.md).
+followers cost one event loop. A sync (WSGI) worker never waits: there a long poll is
+answered at once and a stream ends after the events it has (its client reconnects a
+second later with Last-Event-ID), so that followers pointed at gunicorn cannot take its
+workers; the deployment routes /api/v1/events/ to the ASGI process (docs/events.md).
 """
 
 import copy
@@ -16,6 +18,7 @@ import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.http import StreamingHttpResponse
@@ -142,11 +145,16 @@ def _feed_pass(request, after: int | None = None):
 _feed_pass_async = sync_to_async(_feed_pass)
 
 
+def _served_by_wsgi(request) -> bool:
+    """Whether a sync worker (gunicorn's) serves the request: one that must not wait."""
+    return not isinstance(request, ASGIRequest)
+
+
 @csrf_exempt
 async def event_feed(request):
     response = await _feed_pass_async(request)
     page = getattr(response, "feed_page", None)
-    if page is None or page.events or not response.feed_wait:
+    if page is None or page.events or not response.feed_wait or _served_by_wsgi(request):
         return response
     deadline = time.monotonic() + response.feed_wait
     while (left := deadline - time.monotonic()) > 0:
@@ -206,6 +214,13 @@ async def event_stream(request):
     page = getattr(response, "feed_page", None)
     if page is None:  # an error: 400, 401, 403, ...
         return response
+
+    if _served_by_wsgi(request):
+        # What there is now, then the end: EventSource reconnects after `retry`.
+        stream = StreamingHttpResponse([b"retry: 1000\n\n" + _sse(page.events)])
+        stream["Content-Type"] = "text/event-stream"
+        stream["Cache-Control"] = "no-store"
+        return stream
 
     async def events():
         nonlocal page

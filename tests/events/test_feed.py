@@ -6,7 +6,9 @@ import threading
 import time
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.db import connection, transaction
+from django.test import AsyncClient
 
 from accounts.roles import Role
 from catalog.services import product_update
@@ -22,7 +24,14 @@ from tests.factories import ProductFactory, UserFactory
 
 
 def feed(client, **params):
-    response = client.get("/api/v1/events/", params)
+    """A page of the feed as ``client``'s user. A long poll (``wait``) goes through ASGI,
+    as the events process serves it: a sync (WSGI) worker answers at once."""
+    if "wait" in params:
+        token = client._credentials["HTTP_AUTHORIZATION"]
+        get = async_to_sync(AsyncClient().get)
+        response = get("/api/v1/events/", params, headers={"Authorization": token})
+    else:
+        response = client.get("/api/v1/events/", params)
     assert response.status_code == 200, response.json()
     return response.json()
 
@@ -150,6 +159,44 @@ def test_a_long_poll_answers_when_an_event_commits():
     page = feed(follower, after=after, wait=10)
     thread.join()
     assert [e["type"] for e in page["results"]] == ["stock.restocked"]
+
+
+@pytest.mark.usefixtures("committed_db")
+def test_a_sync_worker_answers_a_long_poll_at_once():
+    """Followers pointed at gunicorn's sync workers must not take them: there ``wait``
+    is not honoured (the event committed meanwhile is not in the answer)."""
+    follower = client_for(UserFactory(role=Role.INTEGRATION))
+    product = ProductFactory()
+    after = feed(follower)["next_after"]
+    started = threading.Event()
+
+    def later():
+        started.wait(10)
+        time.sleep(1)
+        try:
+            stock_restock(product_id=product.id, quantity=3, actor_id=None)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    started.set()
+    response = follower.get("/api/v1/events/", {"after": after, "wait": 10})
+    thread.join()
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+    assert [e["type"] for e in feed(follower, after=after)["results"]] == ["stock.restocked"]
+
+
+@pytest.mark.usefixtures("committed_db")
+def test_a_sync_worker_ends_a_stream_after_the_events_it_has():
+    follower = client_for(UserFactory(role=Role.INTEGRATION))
+    stock_restock(product_id=ProductFactory().id, quantity=3, actor_id=None)
+    response = follower.get("/api/v1/events/stream", {"after": 0})
+    body = b"".join(response.streaming_content).decode()
+    assert response["Content-Type"] == "text/event-stream"
+    assert body.startswith("retry: 1000")
+    assert "event: stock.restocked" in body
 
 
 @pytest.mark.usefixtures("committed_db")
