@@ -1,4 +1,4 @@
-"""A lean front for the hottest write endpoints (placing an order, a restock).
+"""A lean front for the hottest write endpoints (placing an order, a restock, a receipt).
 
 Django REST framework's per-request work (wrapping the request, negotiating, parsing
 through a stream, building a serializer's fields by deep copy, finalizing the
@@ -8,10 +8,10 @@ token check, check the role, parse the JSON, check the input against a strict su
 what the endpoint's serializer accepts, call the same service and render the same
 output. Anything else (no or another credential, another role, another content type,
 an ``Accept`` other than JSON, a query string, an ``If-Match`` header, a field it does
-not check, a value outside the subset) goes to the full DRF
-view untouched, before anything is written. So every answer is the one the DRF view
-would give, byte for byte: tests/core/test_fastpath.py sends the same requests down both
-ways and compares them.
+not check, a value outside the subset) goes to the full DRF view untouched, before
+anything is written. So every answer is the one the DRF view would give, byte for byte:
+tests/core/test_fastpath.py sends the same requests down both ways and compares them.
+An ``Idempotency-Key`` is honoured by the same code as in DRF (core.idempotency).
 """
 
 import json
