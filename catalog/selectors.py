@@ -124,15 +124,16 @@ _PRODUCT_COLUMNS = (
     "updated_at",
 )
 # What product_queryset() computes, for one page of products: the page is chosen on the
-# product table alone (by id, LIMIT/OFFSET), then each of its products' balance rows are
-# summed and listed. Written out because building and compiling that annotated queryset
-# (and its count, which aggregated every product's balances to count the products)
-# cost several times the queries themselves.
+# product table alone (by id, LIMIT/OFFSET, so skipped rows cost no balance reads), then
+# each of its products' balance rows are summed and listed. Written out because building
+# and compiling that annotated queryset (and its count, which aggregated every product's
+# balances to count the products) cost several times the queries themselves.
 _PAGE_SQL = f"""
 SELECT {", ".join(f"p.{column}" for column in _PRODUCT_COLUMNS)},
        COALESCE(s.on_hand, 0), COALESCE(s.reserved, 0), COALESCE(s.incoming, 0),
        COALESCE(s.locations, '[]'::jsonb)
-  FROM {Product._meta.db_table} AS p
+  FROM (SELECT * FROM {Product._meta.db_table} WHERE %s OR is_active
+         ORDER BY id LIMIT %s OFFSET %s) AS p
   LEFT JOIN LATERAL (
        SELECT sum(b.on_hand)::bigint AS on_hand, sum(b.reserved)::bigint AS reserved,
               sum(b.incoming)::bigint AS incoming,
@@ -146,9 +147,7 @@ SELECT {", ".join(f"p.{column}" for column in _PRODUCT_COLUMNS)},
          JOIN {_LOCATION._meta.db_table} AS l ON l.id = b.location_id
         WHERE b.product_id = p.id
        ) AS s ON true
- WHERE %s OR p.is_active
  ORDER BY p.id
- LIMIT %s OFFSET %s
 """
 _COUNT_SQL = f"SELECT count(*) FROM {Product._meta.db_table} AS p WHERE %s OR p.is_active"
 
