@@ -7,6 +7,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import Product
+from core.filtering import MAX_ID
 from core.instances import saved_instance
 from ledger.exceptions import ExceedsReservation, InsufficientStock, ReservationNotHeld
 from ledger.models import Movement, MovementKind, ReservationStatus
@@ -155,9 +156,14 @@ def _new_order(*, customer_id: int, quantities: dict[int, int]) -> tuple[Order, 
     """Write the order and its lines at today's prices, in one statement that also reads
     the products (it writes nothing unless every product is known, active, and the total
     fits). Raises UnknownProducts, OrderTooLarge (the total)."""
-    values = ", ".join(["(%s::integer, %s::bigint, %s::integer)"] * len(quantities))
+    # An id no bigint holds names no product: it is left out of the statement (where it
+    # would not fit its column), and the count of products found then falls short.
+    storable = [(p, q) for p, q in quantities.items() if 0 < p <= MAX_ID]
+    if not storable:
+        raise UnknownProducts(products=sorted(quantities))
+    values = ", ".join(["(%s::integer, %s::bigint, %s::integer)"] * len(storable))
     params: list = []
-    for position, (product_id, quantity) in enumerate(quantities.items()):
+    for position, (product_id, quantity) in enumerate(storable):
         params += [position, product_id, quantity]
     params += [customer_id, OrderStatus.PLACED, len(quantities), MAX_TOTAL]
     with connection.cursor() as cursor:

@@ -23,7 +23,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.http import StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -190,7 +189,17 @@ class EventStreamApi(EventFeedApi):
         ],
         responses={
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR, description="`id: <position>`, `event: <type>`, `data: {...}`"
+                # Each event of the stream, as its fields.
+                {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string", "description": "The event's position."},
+                        "event": {"type": "string", "description": "The event's type."},
+                        "data": {"type": "string", "description": "The envelope, as JSON."},
+                    },
+                    "required": ["id", "event", "data"],
+                },
+                description="`id: <position>`, `event: <type>`, `data: {...}`",
             )
         },
     )
