@@ -1,6 +1,8 @@
 """Webhooks per Standard Webhooks: registration, signatures verified with the
 specification's library, retries then success, 410, dead letters, retry, rotation."""
 
+import threading
+
 import pytest
 from django.db import connection
 from django.test import override_settings
@@ -203,3 +205,35 @@ def test_the_worker_command_runs_a_pass(db, capsys):
 
     call_command("deliver_webhooks")
     assert "0 delivered" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("committed_db")
+def test_a_slow_receiver_holds_back_neither_postings_nor_the_feed():
+    """A delivery is sent with no transaction open and no lock held: an open transaction
+    would keep the feed's safe mark below every event committed meanwhile, and a lock on
+    the endpoint would hold up every posting that writes a delivery for it."""
+    receiver = Receiver(delay=3)
+    try:
+        integration = client_for(UserFactory(role=Role.INTEGRATION))
+        register(integration, receiver.url, ["stock.restocked"])
+        product = ProductFactory()
+        stock_restock(product_id=product.id, quantity=1, actor_id=None)
+
+        def send():
+            try:
+                webhooks_deliver(limit=1)
+            finally:
+                connection.close()
+
+        sending = threading.Thread(target=send)
+        sending.start()
+        assert receiver.started.wait(10)
+        stock_restock(product_id=product.id, quantity=2, actor_id=None)
+        page = integration.get("/api/v1/events/", {"types": "stock.restocked"}).json()
+        # All of it while the receiver still keeps the first delivery waiting.
+        assert not receiver.answered.is_set()
+        sending.join()
+        assert [event["data"]["quantity"] for event in page["results"]] == [1, 2]
+        assert [body["data"]["quantity"] for _, body in receiver.accepted()] == [1]
+    finally:
+        receiver.close()
