@@ -261,6 +261,7 @@ class BalanceDifference:
     location_id: int = 0
     location: str = ""  # the location's code
     is_default: bool = True
+    last_seq: int = 0  # the seq of the chain's last movement, 0 for none
 
 
 # Locks in (product id, location id) order, as every posting does, so that this cannot
@@ -271,13 +272,25 @@ SELECT count(*) FROM (
 ) AS locked
 """
 
-# One statement: the folded figures per (product, location), the hash of each chain's
-# max-seq movement (an index seek on (product, location, seq)), and only the pairs
-# whose row differs. The pairs are those with movements, every product at the default
-# location (its row is opened with it) and every existing row (one without movements
-# must be all zeros).
+# Each (product, location)'s checkpoint in the newest detached partition that has one:
+# where its chain stood before the movements still in the table (none: from genesis).
+NEWEST_CHECKPOINTS = """
+    SELECT DISTINCT ON (c.product_id, c.location_id)
+           c.product_id, c.location_id, c.seq, c.hash, c.hash_version, c.on_hand,
+           c.reserved, c.incoming
+      FROM ledger_chaincheckpoint AS c
+      JOIN ledger_detachedpartition AS d ON d.id = c.partition_id
+     ORDER BY c.product_id, c.location_id, d.ends_at DESC
+"""
+
+# One statement: the folded figures per (product, location), from its newest checkpoint
+# (if partitions were detached) plus the movements in the table, the hash of each
+# chain's max-seq movement (else the checkpoint's), and only the pairs whose row
+# differs. The pairs are those with movements or checkpoints, every product at the
+# default location (its row is opened with it) and every existing row (one without
+# movements must be all zeros).
 _DIFFERENCES = f"""
-WITH totals AS (
+WITH live AS (
     SELECT product_id, location_id,
            SUM({sql_delta("on_hand")})::bigint AS on_hand,
            SUM({sql_delta("reserved")})::bigint AS reserved,
@@ -285,6 +298,15 @@ WITH totals AS (
            COUNT(*) AS version, MAX(seq) AS last_seq
       FROM ledger_movement
      GROUP BY product_id, location_id
+), checkpoints AS ({NEWEST_CHECKPOINTS}
+), totals AS (
+    SELECT product_id, location_id,
+           COALESCE(l.on_hand, 0) + COALESCE(k.on_hand, 0) AS on_hand,
+           COALESCE(l.reserved, 0) + COALESCE(k.reserved, 0) AS reserved,
+           COALESCE(l.incoming, 0) + COALESCE(k.incoming, 0) AS incoming,
+           COALESCE(l.version, 0) + COALESCE(k.seq, 0) AS version,
+           COALESCE(l.last_seq, k.seq) AS last_seq, k.hash AS checkpoint_hash
+      FROM live AS l FULL JOIN checkpoints AS k USING (product_id, location_id)
 ), pairs AS (
     SELECT product_id, location_id FROM totals
      UNION
@@ -295,7 +317,9 @@ WITH totals AS (
 ), recomputed AS (
     SELECT k.product_id, k.location_id, COALESCE(t.on_hand, 0) AS on_hand,
            COALESCE(t.reserved, 0) AS reserved, COALESCE(t.incoming, 0) AS incoming,
-           COALESCE(t.version, 0) AS version, COALESCE(m.hash, '') AS last_hash
+           COALESCE(t.version, 0) AS version,
+           COALESCE(m.hash, t.checkpoint_hash, '') AS last_hash,
+           COALESCE(t.last_seq, 0) AS last_seq
       FROM pairs AS k
       LEFT JOIN totals AS t USING (product_id, location_id)
       LEFT JOIN ledger_movement AS m ON m.product_id = t.product_id
@@ -303,7 +327,7 @@ WITH totals AS (
 )
 SELECT r.product_id, p.sku, r.location_id, l.code, l.is_default, b.id IS NOT NULL,
        b.on_hand, b.version, b.last_hash, b.reserved, b.incoming,
-       r.on_hand, r.version, r.last_hash, r.reserved, r.incoming
+       r.on_hand, r.version, r.last_hash, r.reserved, r.incoming, r.last_seq
   FROM recomputed AS r
   JOIN catalog_product AS p ON p.id = r.product_id
   JOIN ledger_location AS l ON l.id = r.location_id
@@ -358,6 +382,7 @@ def balances_rebuild(*, dry_run: bool) -> list[BalanceDifference]:
                 is_default=row[4],
                 stored=BalanceState(*row[6:11]) if row[5] else None,
                 recomputed=BalanceState(*row[11:16]),
+                last_seq=row[16],
             )
             for row in cursor.fetchall()
         ]

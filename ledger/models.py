@@ -110,7 +110,12 @@ class Movement(models.Model):
     UPDATE, DELETE and TRUNCATE. Written only by ledger.posting.movements_post.
 
     seq, the *_after figures and the hash chain are per (product, location); hash_version
-    says which fields the hash covers (ledger.hashing)."""
+    says which fields the hash covers (ledger.hashing).
+
+    The table is partitioned by month of recorded_at (migration 0007, ledger.partitions):
+    its database primary key is (id, recorded_at), and id, from one sequence, is unique.
+    (product, location, seq) is unique across partitions: the insert trigger enters each
+    in ledger_movement_seq, a plain table whose primary key refuses a repeat."""
 
     # No index of its own: (product, location, seq) and the as-of index lead with it.
     product = models.ForeignKey(
@@ -143,8 +148,16 @@ class Movement(models.Model):
         blank=True,
         related_name="movements",
     )
+    # No database foreign key: the table is partitioned (migration 0007), so nothing can
+    # reference its id alone. The insert trigger checks the reversed movement exists and
+    # enters it once in ledger_movement_reversed (one reversal per movement).
     reverses = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_by",
+        db_constraint=False,
     )
     # The document a movement belongs to, if any (an order's is order_line). No plain
     # indexes: the partial ones below cover the few movements that have each.
@@ -186,9 +199,6 @@ class Movement(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["product", "location", "seq"], name="movement_location_seq_unique"
-            ),
             models.CheckConstraint(condition=~Q(quantity=0), name="movement_quantity_not_zero"),
             models.CheckConstraint(condition=Q(seq__gte=1), name="movement_seq_positive"),
             models.CheckConstraint(
@@ -332,7 +342,11 @@ class StockAlert(models.Model):
     product = models.ForeignKey(
         "catalog.Product", on_delete=models.CASCADE, related_name="stock_alerts"
     )
-    movement = models.OneToOneField(Movement, on_delete=models.PROTECT, related_name="alert")
+    # No database foreign key (the movement table is partitioned, migration 0007): the
+    # posting's statement writes the alert from the movement it has just inserted.
+    movement = models.OneToOneField(
+        Movement, on_delete=models.PROTECT, related_name="alert", db_constraint=False
+    )
     on_hand = models.BigIntegerField()
     reorder_level = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -548,3 +562,55 @@ class Stocktake(models.Model):
 
     def __str__(self) -> str:
         return f"stocktake {self.id} at {self.counted_at}"
+
+
+class DetachedPartition(models.Model):
+    """A month of movements detached from the movement table (ledger_partitions
+    --detach-before): a plain table now, named ``name``, holding the movements recorded
+    in [starts_at, ends_at). Its chains' end states are its checkpoints."""
+
+    name = models.CharField(max_length=63, unique=True)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(unique=True)
+    movements = models.PositiveBigIntegerField()
+    detached_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ends_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.movements} movements)"
+
+
+class ChainCheckpoint(models.Model):
+    """Where a (product, location) chain stood at the end of a detached partition: its
+    last movement there (seq, hash, hash version) and the figures after it. The chain in
+    the movement table (or in the next detached partition) continues from the newest
+    checkpoint, so verify_ledger checks it without the detached rows, and
+    ``verify_ledger --partition`` checks the detached rows from the checkpoint before."""
+
+    partition = models.ForeignKey(
+        DetachedPartition, on_delete=models.PROTECT, related_name="checkpoints"
+    )
+    product = models.ForeignKey(
+        "catalog.Product", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    hash_version = models.PositiveSmallIntegerField()
+    on_hand = models.BigIntegerField()
+    reserved = models.BigIntegerField()
+    incoming = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["partition", "product", "location"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "location", "partition"],
+                name="checkpoint_chain_partition_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"product {self.product_id} at {self.location_id}: #{self.seq} in {self.partition}"

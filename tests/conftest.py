@@ -66,18 +66,36 @@ def committed_db(transactional_db, django_db_blocker):
     """
     _enable_truncate_guard()
     yield
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE ledger_movement DISABLE TRIGGER ledger_movement_no_truncate")
+    _set_truncate_guard("DISABLE")
     _truncate_guard_disabled[0] = True
 
 
 _truncate_guard_disabled = [False]
 
+# The movement table and each of its partitions has its own TRUNCATE guard (a statement
+# trigger is not inherited).
+_TRUNCATE_GUARD = """
+DO $$
+DECLARE t regclass;
+BEGIN
+    FOR t IN SELECT 'ledger_movement'::regclass UNION ALL
+             SELECT inhrelid::regclass FROM pg_inherits
+              WHERE inhparent = 'ledger_movement'::regclass
+    LOOP
+        EXECUTE format('ALTER TABLE %s {} TRIGGER ledger_movement_no_truncate', t);
+    END LOOP;
+END $$
+"""
+
+
+def _set_truncate_guard(action: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(_TRUNCATE_GUARD.format(action))
+
 
 def _enable_truncate_guard():
     if _truncate_guard_disabled[0]:
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE ledger_movement ENABLE TRIGGER ledger_movement_no_truncate")
+        _set_truncate_guard("ENABLE")
         _truncate_guard_disabled[0] = False
 
 
