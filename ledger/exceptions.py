@@ -202,3 +202,17 @@ class CountSuperseded(Conflict):
     code = "count_superseded"
     detail = "These products were counted again after counted_at; count them again."
     schema_example = {"products": [8]}
+
+
+class PartitionNotFound(NotFound):
+    code = "partition_not_found"
+    detail = "No such detached partition of movements."
+    schema_example = {"partition": "ledger_movement_y2026m01"}
+
+
+class PartitionNotDetachable(Conflict):
+    """Partitions are detached oldest first, each only once its chains verify and once
+    the default partition holds no movement recorded before the cut."""
+
+    code = "partition_not_detachable"
+    detail = "This partition cannot be detached."

@@ -17,8 +17,9 @@ from django.db import connection, transaction
 
 from catalog.models import Product
 from ledger import hashing
+from ledger.exceptions import PartitionNotFound
 from ledger.fold import FIGURES, Figures, sql_delta
-from ledger.models import Location, Movement, StockBalance
+from ledger.models import ChainCheckpoint, DetachedPartition, Location, Movement, StockBalance
 
 CHUNK_SIZE = 5_000
 PROGRESS_EVERY = 100_000
@@ -101,11 +102,13 @@ def ledger_verify(
         movements = Movement.objects.order_by("product_id", "location_id", "seq").values_list(
             *_READ_FIELDS
         )
+        checkpoints = _newest_checkpoints()
         if product_ids is not None:
             product_ids = list(product_ids)
             products = products.filter(id__in=product_ids)
             balances = balances.filter(product_id__in=product_ids)
             movements = movements.filter(product_id__in=product_ids)
+            checkpoints = checkpoints.filter(product_id__in=product_ids)
         counted = _counted(
             movements.iterator(chunk_size=CHUNK_SIZE), report, progress, progress_every
         )
@@ -113,18 +116,28 @@ def ledger_verify(
         # product exists (foreign keys), so each product's groups come next or later.
         chains = _Groups(counted, key=itemgetter(0))
         balance_rows = _Groups(balances.iterator(chunk_size=CHUNK_SIZE), key=itemgetter(0))
+        starts = _Groups(checkpoints.iterator(chunk_size=CHUNK_SIZE), key=itemgetter(0))
         for product_id, sku in products.iterator(chunk_size=CHUNK_SIZE):
             rows = {row[1]: row for row in balance_rows.take(product_id)}
+            begun = {row[1]: ChainState.of(row) for row in starts.take(product_id)}
             found: dict[int, list[str]] = {}
             for location_id, history in groupby(chains.take(product_id), key=itemgetter(1)):
                 # Each history is consumed here, before the next group is read.
                 found[location_id] = _location_problems(
-                    history, rows.pop(location_id, None), location_id, default_id
+                    history,
+                    rows.pop(location_id, None),
+                    location_id,
+                    default_id,
+                    begun.pop(location_id, None),
                 )
             if default_id is not None and default_id not in found:
                 rows.setdefault(default_id, None)  # every product has this row
             for location_id, row in rows.items():
-                found[location_id] = _location_problems((), row, location_id, default_id)
+                found[location_id] = _location_problems(
+                    (), row, location_id, default_id, begun.pop(location_id, None)
+                )
+            for location_id, start in begun.items():  # detached history, no row
+                found[location_id] = _location_problems((), None, location_id, default_id, start)
             for location_id in sorted(found):
                 report.problems.extend(
                     Problem(product_id, sku, message, codes.get(location_id, "?"))
@@ -159,20 +172,68 @@ def _counted(rows: Iterator[tuple], report: VerifyReport, progress, every: int) 
         yield row
 
 
-def _location_problems(
-    history: Iterable[tuple], balance: tuple | None, location_id: int, default_id: int | None
-) -> list[str]:
-    """What is wrong with one (product, location), given its movements in seq order and
-    its balance row (None when there is none)."""
+@dataclass(frozen=True, slots=True)
+class ChainState:
+    """Where a (product, location) chain stands after some movement: its seq (also the
+    count of movements so far, seq being gapless), hash and hash version, and the
+    figures. GENESIS_STATE: before its first movement."""
+
+    seq: int = 0
+    hash: str = hashing.GENESIS
+    hash_version: int = 1
+    figures: Figures = field(default_factory=Figures)
+
+    @classmethod
+    def of(cls, row: tuple) -> "ChainState":
+        """From a _CHECKPOINT_FIELDS row."""
+        _, _, seq, digest, version, on_hand, reserved, incoming = row
+        return cls(seq, digest, version, Figures(on_hand, reserved, incoming))
+
+
+GENESIS_STATE = ChainState()
+_CHECKPOINT_FIELDS = (
+    "product_id",
+    "location_id",
+    "seq",
+    "hash",
+    "hash_version",
+    "on_hand",
+    "reserved",
+    "incoming",
+)
+
+
+def _newest_checkpoints(*, before=None):
+    """Each (product, location)'s checkpoint in the newest detached partition that has
+    one (ending at or before ``before`` if given), as _CHECKPOINT_FIELDS rows in
+    (product, location) order."""
+    checkpoints = ChainCheckpoint.objects.all()
+    if before is not None:
+        checkpoints = checkpoints.filter(partition__ends_at__lte=before)
+    return (
+        checkpoints.order_by("product_id", "location_id", "-partition__ends_at")
+        .distinct("product_id", "location_id")
+        .values_list(*_CHECKPOINT_FIELDS)
+    )
+
+
+def _walk(
+    history: Iterable[tuple], location_id: int, default_id: int | None, start: ChainState
+) -> tuple[list[str], ChainState, Figures, int]:
+    """Replay one (product, location)'s movements in seq order from ``start``; returns
+    the problems, the state after the last movement (as stored), the true sums and the
+    number of movements replayed."""
     problems: list[str] = []
-    expected_seq, count, prev_hash = 1, 0, hashing.GENESIS
-    running = total = Figures()
-    seen_version = 1
+    walked = 0
+    expected_seq, prev_hash = start.seq + 1, start.hash
+    running = total = start.figures
+    seen_version = start.hash_version
+    last_seq = start.seq
     for row in history:
         values = dict(zip(_READ_FIELDS, row, strict=True))
         seq, kind, quantity = values["seq"], values["kind"], values["quantity"]
         version, digest = values["hash_version"], values.pop("hash")
-        count += 1
+        walked += 1
         try:
             total = total.apply(kind, quantity)
             running = running.apply(kind, quantity)
@@ -214,7 +275,23 @@ def _location_problems(
         elif digest != hashing.movement_hash(prev_hash=prev_hash, **values):
             problems.append(f"movement #{seq}: hash does not match its fields and prev hash")
         seen_version = max(seen_version, version)
-        prev_hash, expected_seq = digest, seq + 1
+        prev_hash, expected_seq, last_seq = digest, seq + 1, seq
+    return problems, ChainState(last_seq, prev_hash, seen_version, running), total, walked
+
+
+def _location_problems(
+    history: Iterable[tuple],
+    balance: tuple | None,
+    location_id: int,
+    default_id: int | None,
+    start: ChainState | None = None,
+) -> list[str]:
+    """What is wrong with one (product, location), given its movements in seq order, its
+    balance row (None when there is none) and where its chain stood before them (its
+    newest checkpoint; None: from the start)."""
+    start = start or GENESIS_STATE
+    problems, end, total, walked = _walk(history, location_id, default_id, start)
+    count = start.seq + walked
     if balance is None:
         problems.append(f"no balance row ({count} movements summing to {total.on_hand})")
     else:
@@ -228,15 +305,88 @@ def _location_problems(
                 )
         if version != count:
             problems.append(f"balance version {version}, but there are {count} movements")
-        if last_hash != prev_hash:
+        if last_hash != end.hash:
             problems.append(
                 f"balance last_hash {_short(last_hash)} is not the last movement's hash"
-                f" {_short(prev_hash)}"
+                f" {_short(end.hash)}"
             )
     if len(problems) > MAX_PROBLEMS_PER_PRODUCT:
         hidden = len(problems) - MAX_PROBLEMS_PER_PRODUCT
         problems[MAX_PROBLEMS_PER_PRODUCT:] = [f"... and {hidden} more problems"]
     return problems
+
+
+def partition_verify(*, name: str) -> VerifyReport:
+    """Verify a detached partition (ledger.partitions): replay each (product, location)
+    chain in it from the checkpoint of the detached partition before it (or from the
+    start), and check that it ends where this partition's checkpoint says, the state the
+    movement table's chain continues from. Raises PartitionNotFound.
+
+    Locks nothing and writes nothing; reads the partition's table in one transaction.
+    """
+    partition = DetachedPartition.objects.filter(name=name).first()
+    if partition is None:
+        raise PartitionNotFound(partition=name)
+    with transaction.atomic():
+        ends = {
+            (row[0], row[1]): ChainState.of(row)
+            for row in partition.checkpoints.values_list(*_CHECKPOINT_FIELDS)
+        }
+        return partition_table_verify(
+            table=partition.name, starts_at=partition.starts_at, ends=ends
+        )
+
+
+def partition_table_verify(*, table: str, starts_at, ends: dict | None = None) -> VerifyReport:
+    """Replay the chains in ``table`` (a partition of movements recorded from
+    ``starts_at``), each from its newest checkpoint of a partition ending by then; with
+    ``ends`` ({(product, location): ChainState}), also check each chain ends there and
+    that every chain in ``ends`` has movements here. Must run inside a transaction.
+    Memory: one ChainState per chain checkpointed before ``starts_at``."""
+    report = VerifyReport()
+    default_id = Location.objects.filter(is_default=True).values_list("id", flat=True).first()
+    starts = {(row[0], row[1]): ChainState.of(row) for row in _newest_checkpoints(before=starts_at)}
+    ends = dict(ends) if ends is not None else None
+    found: list[tuple[int, int, str]] = []
+    products: set[int] = set()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(_READ_FIELDS)} FROM {connection.ops.quote_name(table)}"
+            " ORDER BY product_id, location_id, seq"
+        )
+        rows = _counted(_fetched(cursor), report, None, PROGRESS_EVERY)
+        for (product_id, location_id), history in groupby(rows, key=itemgetter(0, 1)):
+            start = starts.get((product_id, location_id), GENESIS_STATE)
+            problems, end, _, _ = _walk(history, location_id, default_id, start)
+            if ends is not None:
+                expected = ends.pop((product_id, location_id), None)
+                if expected is None:
+                    problems.append("no checkpoint for this chain")
+                elif expected != end:
+                    problems.append(
+                        f"the checkpoint (#{expected.seq}, {_short(expected.hash)}) is not"
+                        f" where the chain ends (#{end.seq}, {_short(end.hash)})"
+                    )
+            found.extend((product_id, location_id, message) for message in problems)
+            products.add(product_id)
+    for (product_id, location_id), expected in (ends or {}).items():
+        found.append(
+            (product_id, location_id, f"checkpoint #{expected.seq}, but no movements here")
+        )
+        products.add(product_id)
+    report.products_checked = len(products)
+    skus = dict(Product.objects.filter(id__in={p for p, _, _ in found}).values_list("id", "sku"))
+    codes = dict(Location.objects.values_list("id", "code"))
+    report.problems = [
+        Problem(product_id, skus.get(product_id, "?"), message, codes.get(location_id, "?"))
+        for product_id, location_id, message in found
+    ]
+    return report
+
+
+def _fetched(cursor) -> Iterator[tuple]:
+    while rows := cursor.fetchmany(CHUNK_SIZE):
+        yield from rows
 
 
 def _short(digest: str) -> str:

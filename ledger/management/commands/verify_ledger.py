@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from core.db import report_statement_timeout
-from ledger.integrity import PROGRESS_EVERY, ledger_verify
+from ledger.exceptions import PartitionNotFound
+from ledger.integrity import PROGRESS_EVERY, ledger_verify, partition_verify
 
 
 class Command(BaseCommand):
@@ -19,12 +20,26 @@ class Command(BaseCommand):
             metavar="ID",
             help="Check only this product (repeatable).",
         )
+        parser.add_argument(
+            "--partition",
+            metavar="TABLE",
+            help="Check a detached partition of movements instead: its chains from the"
+            " checkpoints before it, up to its own checkpoints.",
+        )
 
     @report_statement_timeout()
-    def handle(self, *args, products=None, **options):
-        report = ledger_verify(
-            product_ids=products, progress=self._progress, progress_every=PROGRESS_EVERY
-        )
+    def handle(self, *args, products=None, partition=None, **options):
+        if partition is not None:
+            if products:
+                raise CommandError("--partition checks every product in it: no --product.")
+            try:
+                report = partition_verify(name=partition)
+            except PartitionNotFound as exc:
+                raise CommandError(f"No detached partition {partition}.") from exc
+        else:
+            report = ledger_verify(
+                product_ids=products, progress=self._progress, progress_every=PROGRESS_EVERY
+            )
         broken = report.by_product()
         self.stdout.write(
             f"Checked {report.products_checked} products and {report.movements_checked}"
