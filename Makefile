@@ -30,6 +30,7 @@ install: $(STAMP)
 
 prepare: install
 	$(MODE_ENV) $(BIN)/python manage.py migrate --noinput
+	$(MODE_ENV) $(BIN)/python manage.py ledger_partitions --ahead 3
 	$(MODE_ENV) $(BIN)/python manage.py load_demo
 
 # Served as the image serves it: gunicorn with config/gunicorn.py (a few workers, one

@@ -192,6 +192,11 @@ def _generate_movements(product_ids, first, end, history_start, step) -> None:
         cursor.execute(_MATCH_BALANCES)
         cursor.execute(_MISMATCHES)
         assert cursor.fetchone()[0] == 0, "generated balance_after does not match the balances"
+        # Each generated month in its own partition, as a ledger that grew month by month
+        # has them (the months before the migration's landed in the default partition).
+        from ledger.partitions import partitions_ensure
+
+        partitions_ensure(ahead=3)
         # Outside a transaction (Django autocommits): fresh statistics and visibility map,
         # as autovacuum would give a ledger that grew over time.
         cursor.execute("VACUUM (ANALYZE) ledger_movement, ledger_stockbalance, catalog_product")

@@ -216,3 +216,12 @@ class PartitionNotDetachable(Conflict):
 
     code = "partition_not_detachable"
     detail = "This partition cannot be detached."
+
+
+class HistoryDetached(Conflict):
+    """A balance as of an instant before the end of the last detached month of movements
+    (ledger.partitions): those movements are no longer in the table."""
+
+    code = "history_detached"
+    detail = "The movements of that time are detached: ask for a later instant."
+    schema_example = {"detached_before": "2026-01-01T00:00:00Z"}

@@ -9,6 +9,7 @@ from django.utils import timezone
 from catalog.exceptions import ProductNotFound, UnknownProducts
 from core.filtering import MAX_ID, apply_filters
 from ledger.exceptions import (
+    HistoryDetached,
     LocationNotFound,
     MovementNotFound,
     ReservationNotFound,
@@ -252,8 +253,8 @@ def balance_current(*, product_id: int, location: Location | None = None) -> Bal
 # it was ever posted at (rows are opened before the first movement and never deleted),
 # so the rows list the locations to look at.
 _AS_OF = """
-SELECT l.code, COALESCE(m.balance_after, 0), COALESCE(m.reserved_after, 0),
-       COALESCE(m.incoming_after, 0), COALESCE(m.seq, 0)
+SELECT l.code, COALESCE(m.balance_after, k.on_hand, 0), COALESCE(m.reserved_after, k.reserved, 0),
+       COALESCE(m.incoming_after, k.incoming, 0), COALESCE(m.seq, k.seq, 0), h.ends_at
   FROM ledger_stockbalance AS b
   JOIN ledger_location AS l ON l.id = b.location_id
   LEFT JOIN LATERAL (
@@ -264,6 +265,15 @@ SELECT l.code, COALESCE(m.balance_after, 0), COALESCE(m.reserved_after, 0),
          ORDER BY recorded_at DESC, seq DESC
          LIMIT 1
   ) AS m ON true
+  LEFT JOIN LATERAL (
+        SELECT c.on_hand, c.reserved, c.incoming, c.seq
+          FROM ledger_chaincheckpoint AS c
+          JOIN ledger_detachedpartition AS d ON d.id = c.partition_id
+         WHERE c.product_id = b.product_id AND c.location_id = b.location_id
+         ORDER BY d.ends_at DESC
+         LIMIT 1
+  ) AS k ON m.seq IS NULL
+ CROSS JOIN (SELECT max(ends_at) AS ends_at FROM ledger_detachedpartition) AS h
  WHERE b.product_id = %s {location}
  ORDER BY b.location_id
 """
@@ -274,7 +284,12 @@ def balance_as_of(
 ) -> BalanceAt:
     """The product's figures right after its last movement at or before ``as_of``: at
     ``location``, or at each of its locations and summed (one statement, one index seek
-    per location); zeros before the first movement. Raises ProductNotFound."""
+    per location and partition up to ``as_of``); zeros before the first movement.
+
+    Once months of movements are detached (ledger.partitions), a chain with no movement
+    left at or before ``as_of`` stands where its newest checkpoint says; an instant
+    before the end of the last detached month cannot be answered from the table.
+    Raises ProductNotFound, HistoryDetached for such an instant."""
     params: list = [as_of, product_id]
     sql = _AS_OF.format(location="AND b.location_id = %s" if location is not None else "")
     if location is not None:
@@ -282,6 +297,9 @@ def balance_as_of(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    if rows and rows[0][-1] is not None and as_of < rows[0][-1]:
+        raise HistoryDetached(detached_before=rows[0][-1])
+    rows = [row[:-1] for row in rows]
     if not rows:
         _check_product(product_id)
         if location is not None:

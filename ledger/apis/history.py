@@ -14,7 +14,7 @@ from core.schema import raises
 from ledger.apis.conditional import with_etag
 from ledger.apis.locations import LocationField
 from ledger.apis.output import MovementListOutput, render_movement_row
-from ledger.exceptions import MovementNotFound, UnknownLocation
+from ledger.exceptions import HistoryDetached, MovementNotFound, UnknownLocation
 from ledger.filters import MovementFilter
 from ledger.models import Movement
 from ledger.selectors import (
@@ -94,7 +94,7 @@ class BalanceApi(APIView):
                     " product's balance there, for `If-Match` on the stock writes."
                 ),
             ),
-            **raises(ProductNotFound, UnknownLocation),
+            **raises(ProductNotFound, UnknownLocation, HistoryDetached),
         },
     )
     def get(self, request, product_id: int):

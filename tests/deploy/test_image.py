@@ -154,7 +154,7 @@ def test_compose_publishes_the_app_on_this_host_only():
         assert str(port).startswith("127.0.0.1:"), (name, port)
 
 
-@pytest.mark.parametrize("name", ["worker", "reservations-worker"])
+@pytest.mark.parametrize("name", ["worker", "reservations-worker", "partitions-worker"])
 def test_compose_worker_waits_for_the_backend_to_migrate(name):
     worker = yaml.safe_load((BASE_DIR / "docker-compose.yaml").read_text())["services"][name]
     # With RUN_MIGRATIONS=false the entrypoint waits for the schema (test_entrypoint).

@@ -12,8 +12,10 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 
 from ledger import hashing
+from ledger.exceptions import HistoryDetached
 from ledger.models import ChainCheckpoint, DetachedPartition, Movement, StockBalance
 from ledger.partitions import add_months, month_start, partition_name
+from ledger.selectors import balance_as_of
 from ledger.services import stock_restock
 from tests.factories import ProductFactory
 
@@ -195,3 +197,15 @@ def test_a_month_that_does_not_verify_is_not_detached(history):
 def test_an_unknown_partition_is_an_error():
     with pytest.raises(CommandError, match="No detached partition"):
         command("verify_ledger", "--partition", "ledger_movement_y1999m01")
+
+
+def test_balances_as_of_come_from_the_checkpoints_and_detached_times_are_refused(history):
+    bolts, nuts = history
+    command("ledger_partitions", "--detach-before", THIS_MONTH.strftime("%Y-%m"))
+    now = datetime.now(UTC)
+
+    # nuts has no movement left in the table: its checkpoint answers.
+    assert balance_as_of(product_id=nuts.id, as_of=now).on_hand == 11
+    assert balance_as_of(product_id=bolts.id, as_of=now).on_hand == 12
+    with pytest.raises(HistoryDetached):
+        balance_as_of(product_id=nuts.id, as_of=add_months(THIS_MONTH, -1).replace(day=15))
