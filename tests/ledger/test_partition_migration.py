@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection
 from django.db.migrations.executor import MigrationExecutor
 
 from ledger.integrity import ledger_verify
-from ledger.models import Movement
+from ledger.models import Movement, StockBalance
 from ledger.services import location_create, stock_adjust, stock_restock
 from ordering.services import order_cancel, order_place
 from tests.factories import ProductFactory, UserFactory
@@ -56,12 +56,26 @@ def test_an_existing_ledger_moves_into_partitions_and_still_verifies(before_part
     order = order_place(customer_id=customer.id, lines=[(bolts.id, 3)])
     order_cancel(order_id=order.id, actor_id=staff.id, customer_id=None)
     before = list(Movement.objects.order_by("id").values_list("id", "seq", "hash"))
-    assert ledger_verify().ok
+    balances = sorted(
+        StockBalance.objects.values_list(
+            "product_id", "location_id", "on_hand", "version", "last_hash"
+        )
+    )
+    # (The services wrote these chains; today's verify_ledger reads the checkpoints of
+    # detached months, which 0006 has no table for, so it runs after the migration.)
 
     migrate()
 
     assert is_partitioned()
     assert list(Movement.objects.order_by("id").values_list("id", "seq", "hash")) == before
+    assert (
+        sorted(
+            StockBalance.objects.values_list(
+                "product_id", "location_id", "on_hand", "version", "last_hash"
+            )
+        )
+        == balances
+    )
     assert ledger_verify().ok
     # New postings continue the chains and the ids.
     movement = stock_restock(product_id=bolts.id, quantity=1, actor_id=None)
