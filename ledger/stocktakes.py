@@ -38,6 +38,7 @@ from core.exceptions import InvalidInput
 from ledger.exceptions import (
     CountSuperseded,
     DuplicateCount,
+    HistoryDetached,
     InvalidCountedAt,
     InvalidLineCount,
     InvalidQuantity,
@@ -78,10 +79,13 @@ class StocktakeLine:
 # and the stocktake adjustments recorded after counted_at (a range of the same index):
 # the units of those whose count was taken at or before counted_at, and how many come
 # from a newer count (a one-product stocktake's count is taken when it is recorded).
-# Also the database's clock, against which counted_at is checked.
+# With no movement left at or before counted_at in the table, the newest checkpoint of
+# a detached month (ledger.partitions). Also the database's clock, against which
+# counted_at is checked, and the end of the last detached month.
 _AS_OF_COUNTS = """
 SELECT c.id, c.code, v.product_id,
-       COALESCE(m.balance_after, 0) + k.earlier::bigint, k.newer, clock_timestamp()
+       COALESCE(m.balance_after, cp.on_hand, 0) + k.earlier::bigint, k.newer, clock_timestamp(),
+       h.ends_at
   FROM (SELECT id, code FROM ledger_location
          WHERE id = %(location)s::bigint OR (%(location)s::bigint IS NULL AND is_default)) AS c
  CROSS JOIN unnest(%(products)s::bigint[]) AS v(product_id)
@@ -92,6 +96,15 @@ SELECT c.id, c.code, v.product_id,
          ORDER BY recorded_at DESC, seq DESC
          LIMIT 1
   ) AS m ON true
+  LEFT JOIN LATERAL (
+        SELECT ch.on_hand
+          FROM ledger_chaincheckpoint AS ch
+          JOIN ledger_detachedpartition AS d ON d.id = ch.partition_id
+         WHERE ch.product_id = v.product_id AND ch.location_id = c.id
+         ORDER BY d.ends_at DESC
+         LIMIT 1
+  ) AS cp ON m.balance_after IS NULL
+ CROSS JOIN (SELECT max(ends_at) AS ends_at FROM ledger_detachedpartition) AS h
  CROSS JOIN LATERAL (
         SELECT COALESCE(SUM(s.quantity) FILTER (WHERE t.counted_at <= %(counted_at)s), 0)
                    AS earlier,
@@ -128,7 +141,8 @@ def stocktake_create(
     Raises InvalidLineCount, InvalidQuantity (a count not in 0..MAX_COUNT), InvalidInput
     (reference over MAX_REFERENCE_LENGTH characters), DuplicateCount
     (a product on two lines), UnknownProducts, UnknownLocation, InvalidCountedAt (in the
-    future, or older than MAX_AGE), CountSuperseded (counted again since), and
+    future, or older than MAX_AGE), CountSuperseded (counted again since), HistoryDetached
+    (counted_at inside a detached month of movements), and
     InsufficientStock if a count would leave fewer units than are reserved (or than
     none); nothing is written then.
     """
@@ -211,7 +225,8 @@ def _lock_and_read(
 ) -> tuple[Location, dict[int, int], datetime]:
     """Lock the balance rows, then read each product's balance as of counted_at: the
     location, {product: units}, and counted_at as it is recorded (one slightly in the
-    future is taken as now). Raises UnknownLocation, InvalidCountedAt, CountSuperseded.
+    future is taken as now). Raises UnknownLocation, InvalidCountedAt, CountSuperseded,
+    HistoryDetached.
     """
     with connection.cursor() as cursor:
         if location_id is not None:
@@ -224,7 +239,9 @@ def _lock_and_read(
             {"location": location_id, "products": product_ids, "counted_at": counted_at},
         )
         rows = cursor.fetchall()
-    location_pk, code, _, _, _, now = rows[0]
+    location_pk, code, _, _, _, now, detached_before = rows[0]
+    if detached_before is not None and counted_at < detached_before:
+        raise HistoryDetached(detached_before=detached_before)
     if counted_at > now:
         if counted_at - now > CLOCK_SKEW:
             raise InvalidCountedAt(counted_at=counted_at.isoformat(), now=now.isoformat())

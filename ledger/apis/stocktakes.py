@@ -18,6 +18,7 @@ from ledger.apis.product_lines import ProductLineInput, product_ref
 from ledger.exceptions import (
     CountSuperseded,
     DuplicateCount,
+    HistoryDetached,
     InsufficientStock,
     InvalidCountedAt,
     InvalidLineCount,
@@ -100,6 +101,7 @@ class StocktakeCreateApi(APIView):
                 UnknownLocation,
                 CountSuperseded,
                 InsufficientStock,
+                HistoryDetached,
             ),
         },
         parameters=[IDEMPOTENCY_HEADER],

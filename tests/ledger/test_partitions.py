@@ -17,7 +17,8 @@ from ledger.models import ChainCheckpoint, DetachedPartition, Movement, StockBal
 from ledger.partitions import add_months, month_start, partition_name
 from ledger.selectors import balance_as_of
 from ledger.services import stock_restock
-from tests.factories import ProductFactory
+from ledger.stocktakes import stocktake_create
+from tests.factories import ProductFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -209,3 +210,18 @@ def test_balances_as_of_come_from_the_checkpoints_and_detached_times_are_refused
     assert balance_as_of(product_id=bolts.id, as_of=now).on_hand == 12
     with pytest.raises(HistoryDetached):
         balance_as_of(product_id=nuts.id, as_of=add_months(THIS_MONTH, -1).replace(day=15))
+
+
+def test_a_count_of_a_chain_left_only_in_detached_months_sets_against_its_checkpoint(history):
+    _, nuts = history
+    command("ledger_partitions", "--detach-before", THIS_MONTH.strftime("%Y-%m"))
+    staff = UserFactory()
+
+    stocktake = stocktake_create(
+        location_id=None, counted_at=datetime.now(UTC), lines=[(nuts.id, 10)], actor_id=staff.id
+    )
+
+    (line,) = stocktake.stocktake_lines
+    assert (line.expected, line.difference) == (11, -1)
+    assert StockBalance.objects.get(product=nuts).on_hand == 10
+    assert command("verify_ledger").endswith("The ledger is consistent.\n")
