@@ -14,6 +14,7 @@ from core.schema import raises
 from ledger.apis.locations import LocationField
 from ledger.exceptions import (
     ExceedsReservation,
+    HistoryDetached,
     InsufficientStock,
     ReservationNotFound,
     ReservationNotHeld,
@@ -175,7 +176,10 @@ class OrderCancelApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: OrderOutput, **raises(OrderNotFound, OrderNotCancellable)},
+        responses={
+            200: OrderOutput,
+            **raises(OrderNotFound, OrderNotCancellable, HistoryDetached),
+        },
         parameters=[IDEMPOTENCY_HEADER],
     )
     @idempotent

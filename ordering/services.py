@@ -9,8 +9,13 @@ from django.utils import timezone
 from catalog.models import Product
 from core.filtering import MAX_ID
 from core.instances import saved_instance
-from ledger.exceptions import ExceedsReservation, InsufficientStock, ReservationNotHeld
-from ledger.models import Movement, MovementKind, ReservationStatus
+from ledger.exceptions import (
+    ExceedsReservation,
+    HistoryDetached,
+    InsufficientStock,
+    ReservationNotHeld,
+)
+from ledger.models import DetachedPartition, Movement, MovementKind, ReservationStatus
 from ledger.posting import Posting, movements_post
 from ledger.reservations import merge_lines, overdue_holds_expire, reservation_commit
 from ledger.selectors import reservation_get
@@ -239,7 +244,8 @@ def order_cancel(*, order_id: int, actor_id: int, customer_id: int | None) -> Or
     warehouse staff). Locks the order row with a conditional UPDATE, so of concurrent
     cancels exactly one wins; then the balance rows in (product, location) order. The
     units go back to the location they were taken from.
-    Raises OrderNotFound (no such order, or another customer's), OrderNotCancellable.
+    Raises OrderNotFound (no such order, or another customer's), OrderNotCancellable,
+    HistoryDetached (the order's movements are in a detached month).
     """
     placed = Order.objects.filter(pk=order_id, status=OrderStatus.PLACED)
     if customer_id is not None:
@@ -259,6 +265,12 @@ def order_cancel(*, order_id: int, actor_id: int, customer_id: int | None) -> Or
     consumptions = Movement.objects.filter(
         order_line__order_id=order_id, kind__in=[MovementKind.CONSUMPTION, MovementKind.COMMIT]
     ).values_list("id", "product_id", "quantity", "order_line_id", "location_id")
+    if not consumptions:
+        # Only when the order's month of movements was detached (ledger.partitions): its
+        # consumptions are no longer in the table, so there is nothing here to reverse.
+        detached = DetachedPartition.objects.order_by("-ends_at").first()
+        if detached is not None:
+            raise HistoryDetached(detached_before=detached.ends_at)
     movements_post(
         postings=[
             Posting(

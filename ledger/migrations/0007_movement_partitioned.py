@@ -131,6 +131,28 @@ CREATE TRIGGER ledger_movement_no_truncate
     BEFORE TRUNCATE ON ledger_movement
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_movement_append_only();
 
+-- Whether a movement is in a detached month still present (ledger.partitions): a
+-- reversal may undo a movement whose month was detached. One index seek per detached
+-- table, newest first, and only for a reversal whose movement is not in the table.
+CREATE FUNCTION ledger_movement_detached_exists(movement bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    detached text;
+    present boolean;
+BEGIN
+    FOR detached IN SELECT name FROM ledger_detachedpartition ORDER BY ends_at DESC LOOP
+        IF to_regclass(detached) IS NOT NULL THEN
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE id = $1)', detached)
+               INTO present USING movement;
+            IF present THEN
+                RETURN true;
+            END IF;
+        END IF;
+    END LOOP;
+    RETURN false;
+END;
+$$;
+
 -- After each INSERT statement, over the rows it inserted (one call per statement, not
 -- per row): each (product, location, seq) is entered in ledger_movement_seq, whose
 -- primary key refuses one inserted before, in any partition; and a reversal's movement
@@ -147,6 +169,7 @@ BEGIN
         SELECT 1 FROM inserted AS i
          WHERE i.reverses_id IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM ledger_movement AS m WHERE m.id = i.reverses_id)
+           AND NOT ledger_movement_detached_exists(i.reverses_id)
     ) THEN
         RAISE EXCEPTION 'ledger_movement: a reversal names a movement that does not exist'
             USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'movement_reverses_exists';
@@ -200,6 +223,7 @@ END $$;
 INSERT INTO ledger_movement SELECT * FROM ledger_movement_partitioned ORDER BY id;
 DROP TABLE ledger_movement_partitioned;
 DROP FUNCTION ledger_movement_inserted();
+DROP FUNCTION ledger_movement_detached_exists(bigint);
 DROP TABLE ledger_movement_reversed;
 DROP TABLE ledger_movement_seq;
 

@@ -18,6 +18,7 @@ from ledger.partitions import add_months, month_start, partition_name
 from ledger.selectors import balance_as_of
 from ledger.services import stock_restock
 from ledger.stocktakes import stocktake_create
+from ordering.services import order_cancel, order_place
 from tests.factories import ProductFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,9 +41,16 @@ def table_of(movement_id: int) -> str:
         return cursor.fetchone()[0]
 
 
-def post_at(product_id: int, quantity: int, recorded_at: datetime) -> int:
-    """A restock recorded at ``recorded_at``, as the posting path would write it then:
-    the balance row moved on and the movement chained to its last hash. Returns its id."""
+def post_at(
+    product_id: int,
+    quantity: int,
+    recorded_at: datetime,
+    kind: str = "restock",
+    reverses_id: int | None = None,
+) -> int:
+    """A movement (a restock unless said) recorded at ``recorded_at``, as the posting
+    path would write it then: the balance row moved on and the movement chained to its
+    last hash. Returns its id."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "UPDATE ledger_stockbalance SET on_hand = on_hand + %s, version = version + 1"
@@ -54,8 +62,9 @@ def post_at(product_id: int, quantity: int, recorded_at: datetime) -> int:
         fields.update(
             product_id=product_id,
             location_id=location_id,
-            kind="restock",
+            kind=kind,
             quantity=quantity,
+            reverses_id=reverses_id,
             reason="",
             seq=seq,
             balance_after=on_hand,
@@ -225,3 +234,37 @@ def test_a_count_of_a_chain_left_only_in_detached_months_sets_against_its_checkp
     assert (line.expected, line.difference) == (11, -1)
     assert StockBalance.objects.get(product=nuts).on_hand == 10
     assert command("verify_ledger").endswith("The ledger is consistent.\n")
+
+
+def test_a_movement_in_a_detached_month_can_still_be_reversed_once(history):
+    _, nuts = history
+    command("ledger_partitions", "--detach-before", THIS_MONTH.strftime("%Y-%m"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {partition_name(add_months(THIS_MONTH, -2))}"
+            " WHERE product_id = %s AND seq = 1",
+            [nuts.id],
+        )
+        (detached_id,) = cursor.fetchone()
+    now = datetime.now(UTC)
+
+    post_at(nuts.id, -5, now, kind="reversal", reverses_id=detached_id)
+
+    assert command("verify_ledger").endswith("The ledger is consistent.\n")
+    with pytest.raises(IntegrityError, match="ledger_movement_reversed_pkey"):
+        post_at(nuts.id, -1, now, kind="reversal", reverses_id=detached_id)
+    with pytest.raises(IntegrityError, match="does not exist"):
+        post_at(nuts.id, -1, now, kind="reversal", reverses_id=detached_id + 10**9)
+
+
+def test_an_order_whose_month_is_detached_is_not_cancelled_without_its_units():
+    customer, staff = UserFactory(), UserFactory()
+    product = ProductFactory(stock=5)
+    order = order_place(customer_id=customer.id, lines=[(product.id, 2)])
+    command("ledger_partitions", "--detach-before", add_months(THIS_MONTH, 1).strftime("%Y-%m"))
+
+    with pytest.raises(HistoryDetached):
+        order_cancel(order_id=order.id, actor_id=staff.id, customer_id=None)
+    order.refresh_from_db()
+    assert order.status == "placed"
+    assert StockBalance.objects.get(product=product).on_hand == 3
