@@ -13,6 +13,8 @@ A posting of any number of lines costs a constant number of statements, set-base
    version is not the one the client expected, is simply not updated;
 3. one statement inserts the movements, advances the balances' hash chains and writes
    any low-stock alerts.
+A single movement (the hot path) is one statement doing both (_ONE_SQL), its hash
+computed by PostgreSQL.
 Postings at the default location cost nothing more; a posting that names other
 locations first locks those locations against archiving and opens their missing
 balance rows: two statements, whatever the number of lines.
@@ -35,7 +37,7 @@ from events.types import REGISTRY
 from ledger import events as ledger_events
 from ledger.exceptions import InsufficientStock, UnknownLocation, VersionMismatch
 from ledger.fold import EFFECTS, FIGURES, Figures
-from ledger.hashing import CURRENT_VERSION, movement_hash
+from ledger.hashing import CURRENT_VERSION, hash_sql, movement_hash
 from ledger.models import Location, Movement
 
 
@@ -243,6 +245,104 @@ def _write_sql(movements: int, chains: int, alerts: int, arrays: bool, extra: in
     return sql + " SELECT id, product_id, location_id, seq FROM m"
 
 
+# A single posting (one movement, the hot path: an order line, a restock, an adjustment)
+# is one statement. The UPDATE computes the new figures, the time and the movement's
+# hash from the row it has locked (a correlated sub-SELECT, so that one clock_timestamp()
+# taken under the lock is both the balance's updated_at and the movement's recorded_at,
+# and the hash covers it); the INSERT writes the movement from what the UPDATE returned.
+# So the row's lock is held for the rest of one statement and the commit, not across a
+# round trip to the client and back, and the hash is computed by PostgreSQL
+# (ledger.hashing.hash_sql, the same payload as movement_hash).
+_ONE_PARAMS = (
+    ("product_id", "bigint"),
+    ("location_id", "bigint"),
+    ("kind", "varchar"),
+    ("quantity", "bigint"),
+    ("d_on_hand", "bigint"),
+    ("d_reserved", "bigint"),
+    ("d_incoming", "bigint"),
+    ("expected", "bigint"),
+    ("actor_id", "bigint"),
+    ("reason", "varchar"),
+    ("reference", "varchar"),
+    ("note", "text"),
+    ("order_line_id", "bigint"),
+    ("reverses_id", "bigint"),
+    ("reservation_id", "bigint"),
+    ("transfer_id", "bigint"),
+    ("receipt_id", "bigint"),
+    ("stocktake_id", "bigint"),
+)
+# Returned by the UPDATE, named as the movement's columns.
+_ONE_FIGURES = {
+    "product_id": "b.product_id",
+    "location_id": "b.location_id",
+    "seq": "b.version",
+    "balance_after": "b.on_hand",
+    "reserved_after": "b.reserved",
+    "incoming_after": "b.incoming",
+    "recorded_at": "b.updated_at",
+    "hash": "b.last_hash",
+}
+_ONE_PASSED = [name for name, _ in _ONE_PARAMS[8:]] + ["kind", "quantity"]
+_ONE_HASHED = {
+    **{name: f"v.{name}" for name in _ONE_PASSED},
+    "product_id": "b.product_id",
+    "location_id": "b.location_id",
+    "seq": "n.version",
+    "balance_after": "n.on_hand",
+    "reserved_after": "n.reserved",
+    "incoming_after": "n.incoming",
+    "recorded_at": "n.t",
+}
+_ONE_MOVEMENT = {
+    **{name: f"u.{name}" for name in (*_ONE_FIGURES, *_ONE_PASSED)},
+    "hash_version": str(CURRENT_VERSION),
+}
+assert set(_ONE_MOVEMENT) == {name for name, _ in _MOVEMENT_COLUMNS}, "a column is missing"
+_ONE_SQL = f"""
+WITH u AS (
+UPDATE ledger_stockbalance AS b
+   SET (on_hand, reserved, incoming, version, updated_at, last_hash) = (
+       SELECT n.on_hand, n.reserved, n.incoming, n.version, n.t,
+              {hash_sql(prev_hash="b.last_hash", fields=_ONE_HASHED)}
+         FROM (SELECT b.on_hand + v.d_on_hand AS on_hand,
+                      b.reserved + v.d_reserved AS reserved,
+                      b.incoming + v.d_incoming AS incoming,
+                      b.version + 1 AS version, clock_timestamp() AS t) AS n)
+  FROM {_rows([kind for _, kind in _ONE_PARAMS], 1, False)}
+       AS v({", ".join(name for name, _ in _ONE_PARAMS)}),
+       catalog_product AS p, ledger_location AS l
+ WHERE b.product_id = v.product_id
+   AND b.location_id = COALESCE(v.location_id, {_DEFAULT})
+   AND p.id = b.product_id AND l.id = b.location_id
+   AND b.on_hand + v.d_on_hand >= b.reserved + v.d_reserved
+   AND b.reserved + v.d_reserved >= 0 AND b.incoming + v.d_incoming >= 0
+   AND (v.expected IS NULL OR b.version = v.expected)
+RETURNING {", ".join(f"{expr} AS {name}" for name, expr in _ONE_FIGURES.items())},
+          {", ".join(f"v.{name}" for name in _ONE_PASSED)}, v.d_on_hand,
+          l.code, p.reorder_level),
+m AS (INSERT INTO ledger_movement ({", ".join(name for name, _ in _MOVEMENT_COLUMNS)})
+      SELECT {", ".join(_ONE_MOVEMENT[name] for name, _ in _MOVEMENT_COLUMNS)} FROM u
+      RETURNING {", ".join(ledger_events.RETURNED_COLUMNS)}),
+a AS (INSERT INTO ledger_stockalert
+          (product_id, movement_id, on_hand, reorder_level, created_at, attempts, last_error)
+      SELECT m.product_id, m.id, u.balance_after, u.reorder_level, clock_timestamp(), 0, ''
+        FROM m, u
+       WHERE u.balance_after - u.d_on_hand > u.reorder_level
+         AND u.reorder_level >= u.balance_after)"""
+
+
+@cache
+def _one_sql(extra: int) -> str:
+    return (
+        _ONE_SQL
+        + _EVENTS_SQL.format(extra=_EXTRA_EVENT * extra)
+        + " SELECT m.id, u.location_id, u.code, u.seq, u.balance_after, u.reserved_after,"
+        " u.incoming_after, u.recorded_at, u.hash FROM m, u"
+    )
+
+
 # The array types whose elements are written quoted in an array literal.
 _QUOTED = frozenset({"varchar", "text", "timestamptz"})
 
@@ -303,6 +403,8 @@ def movements_post(
             raise ProductNotFound(product=posting.product_id)
     with connection.cursor() as cursor:
         pairs = _pairs_in_lock_order(cursor, postings)
+        if len(postings) == 1:
+            return [_post_one(cursor, pairs[0], actor_id, events)]
         products = [pair.product_id for pair in pairs]
         locations = [pair.location_id for pair in pairs]
         if len(pairs) == 1:
@@ -325,6 +427,77 @@ def movements_post(
         movements, last_hash, crossings = _movements(pairs, rows, actor_id)
         _write(cursor, movements, last_hash, crossings, events)
     return movements
+
+
+def _post_one(cursor, pair: _Pair, actor_id: int | None, events) -> Movement:
+    """Post a pair's single posting with one statement (_ONE_SQL); raises as
+    movements_post does when the conditional UPDATE leaves the row alone."""
+    (posting,) = pair.postings
+    params = [
+        pair.product_id,
+        pair.location_id,
+        posting.kind,
+        posting.quantity,
+        *pair.deltas,
+        pair.expected_version,
+        actor_id,
+        *(getattr(posting, name) for name, _ in _ONE_PARAMS[9:]),
+        *_event_params(events),
+    ]
+    cursor.execute(_one_sql(len(events)), params)
+    row = cursor.fetchone()
+    if row is None:
+        _raise_refusal(cursor, [pair])
+    movement_id, location_id, code, seq, on_hand, reserved, incoming, recorded_at, digest = row
+    fields = _fields(
+        posting,
+        pair.product_id,
+        location_id,
+        seq,
+        Figures(on_hand, reserved, incoming),
+        recorded_at,
+        actor_id,
+    )
+    fields["hash"] = digest
+    movement = _movement(fields, Location.from_db(None, ["id", "code"], [location_id, code]))
+    movement.id = movement.pk = movement_id
+    movement._state.adding = False
+    return movement
+
+
+def _fields(posting: Posting, product_id, location_id, seq, figures, recorded_at, actor_id):
+    """A movement's columns (all but id and hash) for ``posting``."""
+    return {
+        "product_id": product_id,
+        "location_id": location_id,
+        "kind": posting.kind,
+        "quantity": posting.quantity,
+        "reason": posting.reason,
+        "seq": seq,
+        "balance_after": figures.on_hand,
+        "reserved_after": figures.reserved,
+        "incoming_after": figures.incoming,
+        "recorded_at": recorded_at,
+        "actor_id": actor_id,
+        "reference": posting.reference,
+        "note": posting.note,
+        "order_line_id": posting.order_line_id,
+        "reverses_id": posting.reverses_id,
+        "reservation_id": posting.reservation_id,
+        "transfer_id": posting.transfer_id,
+        "receipt_id": posting.receipt_id,
+        "stocktake_id": posting.stocktake_id,
+        "hash_version": CURRENT_VERSION,
+    }
+
+
+def _event_params(events) -> list:
+    """The parameters of the caller's own events (_EXTRA_EVENT rows), in order."""
+    params = []
+    for number, (type_name, subject, data) in enumerate(events):
+        version = REGISTRY[type_name].version
+        params += [number, type_name, version, subject, json.dumps(data, cls=DjangoJSONEncoder)]
+    return params
 
 
 def _apply_locked(cursor, pairs: list[_Pair], products: list, locations: list) -> dict:
@@ -436,28 +609,9 @@ def _movements(pairs: list[_Pair], rows: dict, actor_id: int | None):
                         }
                     ]
                 )
-            fields = {
-                "product_id": pair.product_id,
-                "location_id": location_id,
-                "kind": posting.kind,
-                "quantity": posting.quantity,
-                "reason": posting.reason,
-                "seq": seq,
-                "balance_after": figures.on_hand,
-                "reserved_after": figures.reserved,
-                "incoming_after": figures.incoming,
-                "recorded_at": recorded_at,
-                "actor_id": actor_id,
-                "reference": posting.reference,
-                "note": posting.note,
-                "order_line_id": posting.order_line_id,
-                "reverses_id": posting.reverses_id,
-                "reservation_id": posting.reservation_id,
-                "transfer_id": posting.transfer_id,
-                "receipt_id": posting.receipt_id,
-                "stocktake_id": posting.stocktake_id,
-                "hash_version": CURRENT_VERSION,
-            }
+            fields = _fields(
+                posting, pair.product_id, location_id, seq, figures, recorded_at, actor_id
+            )
             fields["hash"] = prev = movement_hash(prev_hash=prev, **fields)
             movements.append(_movement(fields, location))
             if before > level >= figures.on_hand:
@@ -507,9 +661,7 @@ def _write(cursor, movements, last_hash, crossings, events=()) -> None:
     else:  # row after row
         rows = [[getattr(m, name) for name, _ in _MOVEMENT_COLUMNS] for m in movements]
         params = [value for part in (rows, chains, crossings) for row in part for value in row]
-    for number, (type_name, subject, data) in enumerate(events):
-        version = REGISTRY[type_name].version
-        params += [number, type_name, version, subject, json.dumps(data, cls=DjangoJSONEncoder)]
+    params += _event_params(events)
     cursor.execute(
         _write_sql(len(movements), len(chains), len(crossings), arrays, len(events)), params
     )

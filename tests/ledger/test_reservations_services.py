@@ -117,7 +117,8 @@ def test_expiry_locks_reservations_in_order_skipping_locked_ones(user):
         assert reservations_expire() == 1
     expire = recorder.statements[0]
     assert "ORDER BY r.expires_at, r.id" in expire and "FOR UPDATE SKIP LOCKED" in expire
-    assert recorder.statements[1].startswith("UPDATE ledger_stockbalance")
+    # One hold line: its posting is one statement, the balance's UPDATE first.
+    assert recorder.statements[1].startswith("WITH u AS ( UPDATE ledger_stockbalance")
 
 
 # --- Expiry -----------------------------------------------------------------------------
