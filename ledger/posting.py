@@ -253,9 +253,8 @@ def _write_sql(movements: int, chains: int, alerts: int, arrays: bool, extra: in
 # So the row's lock is held for the rest of one statement and the commit, not across a
 # round trip to the client and back, and the hash is computed by PostgreSQL
 # (ledger.hashing.hash_sql, the same payload as movement_hash).
-_ONE_PARAMS = (
-    ("product_id", "bigint"),
-    ("location_id", "bigint"),
+# What each posting passes beside its balance row's key, in order.
+_POSTING_PARAMS = (
     ("kind", "varchar"),
     ("quantity", "bigint"),
     ("d_on_hand", "bigint"),
@@ -273,6 +272,10 @@ _ONE_PARAMS = (
     ("receipt_id", "bigint"),
     ("stocktake_id", "bigint"),
 )
+# One movement: the balance row by (product, location), scalar parameters.
+_ONE_PARAMS = (("product_id", "bigint"), ("location_id", "bigint"), *_POSTING_PARAMS)
+# One movement on each of several rows, locked first (_LOCK_ROWS): by row id, arrays.
+_EACH_PARAMS = (("id", "bigint"), ("reorder_level", "bigint"), *_POSTING_PARAMS)
 # Returned by the UPDATE, named as the movement's columns.
 _ONE_FIGURES = {
     "product_id": "b.product_id",
@@ -284,7 +287,7 @@ _ONE_FIGURES = {
     "recorded_at": "b.updated_at",
     "hash": "b.last_hash",
 }
-_ONE_PASSED = [name for name, _ in _ONE_PARAMS[8:]] + ["kind", "quantity"]
+_ONE_PASSED = [name for name, _ in _POSTING_PARAMS if not name.startswith(("d_", "expected"))]
 _ONE_HASHED = {
     **{name: f"v.{name}" for name in _ONE_PASSED},
     "product_id": "b.product_id",
@@ -300,7 +303,19 @@ _ONE_MOVEMENT = {
     "hash_version": str(CURRENT_VERSION),
 }
 assert set(_ONE_MOVEMENT) == {name for name, _ in _MOVEMENT_COLUMNS}, "a column is missing"
-_ONE_SQL = f"""
+
+
+def _posting_sql(source: str, params: tuple, match: str, *, looked_up: bool) -> str:
+    """The statement that posts one movement to each balance row it matches: the rows
+    of ``source`` (columns ``params``) joined to theirs by ``match``. ``looked_up``: the
+    product's reorder level and the location's code are read here (one row, by primary
+    key); else the rows were locked first and ``source`` carries the reorder level (no
+    join that a stale statistic could plan as a nested loop over thousands of rows)."""
+    joins, level, code = ", catalog_product AS p, ledger_location AS l", "p.reorder_level", "l.code"
+    if not looked_up:
+        joins, level, code = "", "v.reorder_level", "NULL::varchar"
+    returned = dict.fromkeys([*ledger_events.RETURNED_COLUMNS, "hash"])
+    return f"""
 WITH u AS (
 UPDATE ledger_stockbalance AS b
    SET (on_hand, reserved, incoming, version, updated_at, last_hash) = (
@@ -310,37 +325,57 @@ UPDATE ledger_stockbalance AS b
                       b.reserved + v.d_reserved AS reserved,
                       b.incoming + v.d_incoming AS incoming,
                       b.version + 1 AS version, clock_timestamp() AS t) AS n)
-  FROM {_rows([kind for _, kind in _ONE_PARAMS], 1, False)}
-       AS v({", ".join(name for name, _ in _ONE_PARAMS)}),
-       catalog_product AS p, ledger_location AS l
- WHERE b.product_id = v.product_id
-   AND b.location_id = COALESCE(v.location_id, {_DEFAULT})
-   AND p.id = b.product_id AND l.id = b.location_id
+  FROM {source} AS v({", ".join(name for name, _ in params)}){joins}
+ WHERE {match}
    AND b.on_hand + v.d_on_hand >= b.reserved + v.d_reserved
    AND b.reserved + v.d_reserved >= 0 AND b.incoming + v.d_incoming >= 0
    AND (v.expected IS NULL OR b.version = v.expected)
 RETURNING {", ".join(f"{expr} AS {name}" for name, expr in _ONE_FIGURES.items())},
           {", ".join(f"v.{name}" for name in _ONE_PASSED)}, v.d_on_hand,
-          l.code, p.reorder_level),
+          {code} AS code, {level} AS reorder_level),
 m AS (INSERT INTO ledger_movement ({", ".join(name for name, _ in _MOVEMENT_COLUMNS)})
       SELECT {", ".join(_ONE_MOVEMENT[name] for name, _ in _MOVEMENT_COLUMNS)} FROM u
-      RETURNING {", ".join(ledger_events.RETURNED_COLUMNS)}),
+       ORDER BY u.product_id, u.location_id
+      RETURNING {", ".join(returned)}),
 a AS (INSERT INTO ledger_stockalert
           (product_id, movement_id, on_hand, reorder_level, created_at, attempts, last_error)
-      SELECT m.product_id, m.id, u.balance_after, u.reorder_level, clock_timestamp(), 0, ''
-        FROM m, u
-       WHERE u.balance_after - u.d_on_hand > u.reorder_level
-         AND u.reorder_level >= u.balance_after)"""
+      SELECT m.product_id, m.id, c.balance_after, c.reorder_level, clock_timestamp(), 0, ''
+        FROM (SELECT * FROM u WHERE u.balance_after - u.d_on_hand > u.reorder_level
+                                AND u.reorder_level >= u.balance_after) AS c
+        JOIN m ON m.product_id = c.product_id AND m.location_id = c.location_id)"""
+
+
+_ONE_SQL = _posting_sql(
+    _rows([kind for _, kind in _ONE_PARAMS], 1, False),
+    _ONE_PARAMS,
+    f"b.product_id = v.product_id AND b.location_id = COALESCE(v.location_id, {_DEFAULT})"
+    " AND p.id = b.product_id AND l.id = b.location_id",
+    looked_up=True,
+)
+_EACH_SQL = _posting_sql(
+    _rows([kind for _, kind in _EACH_PARAMS], 0, True),
+    _EACH_PARAMS,
+    "b.id = v.id",
+    looked_up=False,
+)
+# What both return: each movement with its row's new figures, time, hash and location
+# code (the one-row statement's; the caller of the other has them from the lock).
+_POSTED = (
+    " SELECT m.id, m.product_id, m.location_id, {code}, m.seq, m.balance_after,"
+    " m.reserved_after, m.incoming_after, m.recorded_at, m.hash FROM m"
+)
 
 
 @cache
 def _one_sql(extra: int) -> str:
-    return (
-        _ONE_SQL
-        + _EVENTS_SQL.format(extra=_EXTRA_EVENT * extra)
-        + " SELECT m.id, u.location_id, u.code, u.seq, u.balance_after, u.reserved_after,"
-        " u.incoming_after, u.recorded_at, u.hash FROM m, u"
-    )
+    posted = _POSTED.format(code="u.code") + ", u"
+    return _ONE_SQL + _EVENTS_SQL.format(extra=_EXTRA_EVENT * extra) + posted
+
+
+@cache
+def _each_sql(extra: int) -> str:
+    posted = _POSTED.format(code="NULL")
+    return _EACH_SQL + _EVENTS_SQL.format(extra=_EXTRA_EVENT * extra) + posted
 
 
 # The array types whose elements are written quoted in an array literal.
@@ -405,8 +440,8 @@ def movements_post(
         pairs = _pairs_in_lock_order(cursor, postings)
         if len(postings) == 1:
             return [_post_one(cursor, pairs[0], actor_id, events)]
-        products = [pair.product_id for pair in pairs]
-        locations = [pair.location_id for pair in pairs]
+        if len(pairs) == len(postings):  # one movement per balance row
+            return _post_each(cursor, pairs, actor_id, events)
         if len(pairs) == 1:
             (pair,) = pairs
             cursor.execute(
@@ -421,7 +456,7 @@ def movements_post(
             )
             rows = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
         else:
-            rows = _apply_locked(cursor, pairs, products, locations)
+            rows = _apply_locked(cursor, pairs)
         if len(rows) < len(pairs):
             _raise_refusal(cursor, [p for p in pairs if (p.product_id, p.location_id) not in rows])
         movements, last_hash, crossings = _movements(pairs, rows, actor_id)
@@ -433,33 +468,72 @@ def _post_one(cursor, pair: _Pair, actor_id: int | None, events) -> Movement:
     """Post a pair's single posting with one statement (_ONE_SQL); raises as
     movements_post does when the conditional UPDATE leaves the row alone."""
     (posting,) = pair.postings
+    params = [pair.product_id, pair.location_id, *_posting_values(pair, actor_id)]
+    cursor.execute(_one_sql(len(events)), params + _event_params(events))
+    row = cursor.fetchone()
+    if row is None:
+        _raise_refusal(cursor, [pair])
+    return _posted(row, posting, actor_id, {})
+
+
+def _post_each(cursor, pairs: list[_Pair], actor_id: int | None, events) -> list[Movement]:
+    """Post one movement to each of several balance rows: lock the rows in order, then
+    one statement (_EACH_SQL) for all of them; raises as movements_post does."""
+    found = _lock_rows(cursor, pairs)
+    if len(found) < len(pairs):
+        _raise_refusal(cursor, [pair for pair in pairs if pair not in dict(found)])
+    values = [[row[0], row[3], *_posting_values(pair, actor_id)] for pair, row in found]
     params = [
-        pair.product_id,
-        pair.location_id,
+        _array(list(column), quoted=kind in _QUOTED)
+        for column, (_, kind) in zip(zip(*values, strict=True), _EACH_PARAMS, strict=True)
+    ]
+    cursor.execute(_each_sql(len(events)), params + _event_params(events))
+    rows = {(row[1], row[2]): row for row in cursor.fetchall()}
+    posted = [(pair, rows.get((pair.product_id, row[1]))) for pair, row in found]
+    refused = [pair for pair, row in posted if row is None]
+    if refused:
+        _raise_refusal(cursor, refused)
+    locations = {
+        location_id: Location.from_db(None, ["id", "code"], [location_id, code])
+        for _, (_, location_id, code, _) in found
+    }
+    return [_posted(row, pair.postings[0], actor_id, locations) for pair, row in posted]
+
+
+def _posting_values(pair: _Pair, actor_id: int | None) -> list:
+    """The _POSTING_PARAMS of a pair's single posting, in order."""
+    (posting,) = pair.postings
+    return [
         posting.kind,
         posting.quantity,
         *pair.deltas,
         pair.expected_version,
         actor_id,
-        *(getattr(posting, name) for name, _ in _ONE_PARAMS[9:]),
-        *_event_params(events),
+        posting.reason,
+        posting.reference,
+        posting.note,
+        posting.order_line_id,
+        posting.reverses_id,
+        posting.reservation_id,
+        posting.transfer_id,
+        posting.receipt_id,
+        posting.stocktake_id,
     ]
-    cursor.execute(_one_sql(len(events)), params)
-    row = cursor.fetchone()
-    if row is None:
-        _raise_refusal(cursor, [pair])
-    movement_id, location_id, code, seq, on_hand, reserved, incoming, recorded_at, digest = row
+
+
+def _posted(row, posting: Posting, actor_id: int | None, locations: dict) -> Movement:
+    """The Movement a posting statement (_POSTED) returned as ``row``."""
+    movement_id, product_id, location_id, code, seq, on_hand, reserved, incoming, at, digest = row
+    location = locations.get(location_id)
+    if location is None:  # the code came with the row: rendering it needs no query
+        location = locations[location_id] = Location.from_db(
+            None, ["id", "code"], [location_id, code]
+        )
     fields = _fields(
-        posting,
-        pair.product_id,
-        location_id,
-        seq,
-        Figures(on_hand, reserved, incoming),
-        recorded_at,
-        actor_id,
+        posting, product_id, location_id, seq, Figures(on_hand, reserved, incoming), at, actor_id
     )
     fields["hash"] = digest
-    movement = _movement(fields, Location.from_db(None, ["id", "code"], [location_id, code]))
+    movement = _movement(fields, location)
     movement.id = movement.pk = movement_id
     movement._state.adding = False
     return movement
@@ -500,16 +574,26 @@ def _event_params(events) -> list:
     return params
 
 
-def _apply_locked(cursor, pairs: list[_Pair], products: list, locations: list) -> dict:
-    """Lock the pairs' balance rows in order, then add their deltas by row id; returns
-    the updated pairs' rows as _APPLY returns them, by (product, location as named)."""
-    cursor.execute(_LOCK_ROWS, [_array(products), _array(locations)])
+def _lock_rows(cursor, pairs: list[_Pair]) -> list[tuple[_Pair, tuple]]:
+    """Lock the pairs' balance rows in (product, location) order; returns the pairs that
+    have one, in that order, each with its row's (id, location id, location code,
+    product's reorder level)."""
+    cursor.execute(
+        _LOCK_ROWS,
+        [_array([pair.product_id for pair in pairs]), _array([p.location_id for p in pairs])],
+    )
     locked = {(row[1], row[2]): (row[0], *row[3:]) for row in cursor.fetchall()}
-    found = [
+    return [
         (pair, locked[key])
         for pair in pairs
         if (key := (pair.product_id, pair.location_id)) in locked
     ]
+
+
+def _apply_locked(cursor, pairs: list[_Pair]) -> dict:
+    """Lock the pairs' balance rows in order, then add their deltas by row id; returns
+    the updated pairs' rows as _APPLY returns them, by (product, location as named)."""
+    found = _lock_rows(cursor, pairs)
     if not found:
         return {}
     cursor.execute(

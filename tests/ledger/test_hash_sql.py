@@ -1,7 +1,8 @@
-"""A single posting's hash is computed by PostgreSQL (ledger.hashing.hash_sql) in the
-statement that writes the movement; a posting of several movements is hashed in Python
-(movement_hash). Both must give the same hash for the same movement, whatever its text
-holds, or verify_ledger would flag every movement one of them wrote."""
+"""A posting of one movement per balance row has its hashes computed by PostgreSQL
+(ledger.hashing.hash_sql) in the statement that writes the movements; a posting of
+several movements to one row is hashed in Python (movement_hash). Both must give the
+same hash for the same movement, whatever its text holds, or verify_ledger would flag
+every movement one of them wrote."""
 
 import pytest
 from django.db import transaction
@@ -59,7 +60,7 @@ def _python_hash(movement: Movement, prev_hash: str) -> str:
 
 
 @pytest.mark.parametrize("text", HOSTILE_TEXTS)
-def test_the_sql_hash_of_a_single_posting_is_the_python_hash(text):
+def test_the_sql_hash_of_a_posting_is_the_python_hash(text):
     product = ProductFactory(stock=3)
     previous = Movement.objects.filter(product=product).get()
     returned = _post_one(product, text)
@@ -75,7 +76,7 @@ def test_sql_and_python_hashes_chain_into_each_other_at_any_location():
     actor = UserFactory()
     for text in HOSTILE_TEXTS:
         _post_one(product, text, location_id=location.id)  # one statement, SQL hash
-        with transaction.atomic():  # two movements: Python hashes, chained from SQL's
+        with transaction.atomic():  # one movement on each of two rows: SQL hashes
             movements_post(
                 postings=[
                     Posting(
@@ -94,6 +95,28 @@ def test_sql_and_python_hashes_chain_into_each_other_at_any_location():
                 ],
                 actor_id=actor.id,
             )
+        with transaction.atomic():  # two movements on one row: Python hashes
+            movements_post(
+                postings=[
+                    Posting(
+                        product_id=product.id,
+                        kind=MovementKind.RESTOCK,
+                        quantity=1,
+                        location_id=location.id,
+                        reference=text[:200],
+                    ),
+                    Posting(
+                        product_id=product.id,
+                        kind=MovementKind.RESTOCK,
+                        quantity=2,
+                        location_id=location.id,
+                        note=text,
+                    ),
+                ],
+                actor_id=actor.id,
+            )
     report = ledger_verify(product_ids=[product.id, other.id])
     assert not report.problems
-    assert Movement.objects.filter(product=product, location=location).count() == 18
+    assert Movement.objects.filter(product=product, location=location).count() == 4 * len(
+        HOSTILE_TEXTS
+    )

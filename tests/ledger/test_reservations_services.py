@@ -100,12 +100,12 @@ def test_a_commit_locks_the_reservation_before_the_balances(user):
     recorder = Recorder()
     with connection.execute_wrapper(recorder):
         reservation_commit(reservation_id=held.id, actor_id=user.id)
-    first, lock, update, insert, committed = recorder.statements
+    first, lock, posting, committed = recorder.statements
     assert first.startswith("WITH r AS ( UPDATE ledger_reservation SET status = ")
     assert "WHERE id = " in first and "status = 'held' AND expires_at > " in first
     assert "FOR UPDATE OF b" in lock and "ORDER BY b.product_id, b.location_id" in lock
-    assert update.startswith("UPDATE ledger_stockbalance")
-    assert insert.startswith("WITH m AS (INSERT INTO ledger_movement")
+    assert posting.startswith("WITH u AS ( UPDATE ledger_stockbalance")
+    assert "INSERT INTO ledger_movement" in posting
     assert committed.startswith("UPDATE ledger_reservationline")
 
 
