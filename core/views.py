@@ -87,7 +87,10 @@ def server_error(request, *args, **kwargs):
     A database error that a client may retry (core.exception_handler) answers its JSON
     503 here too: raised outside a view, by a middleware (the session saved after the
     view) or anything else outside DRF's handler, it reaches neither that handler nor
-    DatabaseErrorMiddleware.process_exception, and a lost connection is never a 500."""
+    DatabaseErrorMiddleware.process_exception, and a lost connection is never a 500.
+    (Under ASGI Django calls this view on another thread, which does not know the
+    exception; the event feed's process serves token-authenticated reads, for which no
+    middleware reaches the database.)"""
     if (database_error := raised_from_database_error(sys.exc_info()[1])) is not None:
         return _database_unavailable(database_error)
     return JsonResponse(
