@@ -31,7 +31,6 @@ from django.db import connection
 from catalog.exceptions import ProductNotFound
 from core.filtering import MAX_ID
 from core.instances import saved_instance
-from events.positions import OUTBOX_INSERT
 from events.services import event_append
 from events.types import REGISTRY
 from ledger import events as ledger_events
@@ -208,9 +207,7 @@ _EVENTS_SQL = (
     f" {ledger_events.SUBJECT_SQL} AS subject, {ledger_events.data_sql()} AS data"
     " FROM m JOIN catalog_product AS p ON p.id = m.product_id"
     " JOIN ledger_location AS l ON l.id = m.location_id{extra}) AS x"
-    " ORDER BY k, o RETURNING position, type)"
-    # (The outbox's '{}' doubled: this string is formatted once more.)
-    + f", o AS ({OUTBOX_INSERT.format(events='e')})".replace("{", "{{").replace("}", "}}")
+    " ORDER BY k, o RETURNING position)"
 )
 _EXTRA_EVENT = (
     " UNION ALL SELECT 1, %s::bigint, %s::varchar, %s::smallint, clock_timestamp(),"
