@@ -249,7 +249,9 @@ def _write_sql(movements: int, chains: int, alerts: int, arrays: bool, extra: in
 # and the hash covers it); the INSERT writes the movement from what the UPDATE returned.
 # So the row's lock is held for the rest of one statement and the commit, not across a
 # round trip to the client and back, and the hash is computed by PostgreSQL
-# (ledger.hashing.hash_sql, the same payload as movement_hash).
+# (ledger.hashing.hash_sql, the same payload as movement_hash). One movement on each of
+# several rows is the same statement over arrays, after the rows' lock (_LOCK_ROWS).
+
 # What each posting passes beside its balance row's key, in order.
 _POSTING_PARAMS = (
     ("kind", "varchar"),
@@ -477,8 +479,9 @@ def _post_each(cursor, pairs: list[_Pair], actor_id: int | None, events) -> list
     """Post one movement to each of several balance rows: lock the rows in order, then
     one statement (_EACH_SQL) for all of them; raises as movements_post does."""
     found = _lock_rows(cursor, pairs)
-    if len(found) < len(pairs):
-        _raise_refusal(cursor, [pair for pair in pairs if pair not in dict(found)])
+    if len(found) < len(pairs):  # a product without the row: unknown
+        locked = {id(pair) for pair, _ in found}
+        _raise_refusal(cursor, [pair for pair in pairs if id(pair) not in locked])
     values = [[row[0], row[3], *_posting_values(pair, actor_id)] for pair, row in found]
     params = [
         _array(list(column), quoted=kind in _QUOTED)

@@ -7,7 +7,10 @@ statements."""
 import pytest
 from django.db import connection, transaction
 
-from ledger.models import MovementKind
+from catalog.exceptions import ProductNotFound
+from core.filtering import MAX_ID
+from ledger.exceptions import InsufficientStock
+from ledger.models import Movement, MovementKind
 from ledger.posting import Posting, movements_post
 from ledger.services import stock_restock
 from tests.factories import ProductFactory
@@ -81,3 +84,36 @@ def test_a_posting_of_many_lines_costs_the_statements_of_two():
             actor_id=None,
         )
     assert recorder.kinds() == ["SELECT", "WITH"]
+
+
+def test_a_posting_naming_an_unknown_product_among_others_writes_nothing():
+    products = [ProductFactory(stock=10) for _ in range(2)]
+    with pytest.raises(ProductNotFound) as refused, transaction.atomic():
+        movements_post(
+            postings=[
+                Posting(product_id=products[0].id, kind=MovementKind.CONSUMPTION, quantity=-1),
+                Posting(product_id=MAX_ID, kind=MovementKind.CONSUMPTION, quantity=-1),
+                Posting(product_id=products[1].id, kind=MovementKind.CONSUMPTION, quantity=-1),
+            ],
+            actor_id=None,
+        )
+    assert refused.value.data == {"product": MAX_ID}
+    assert [p.balances.get().on_hand for p in products] == [10, 10]
+
+
+def test_a_posting_short_on_several_rows_names_every_short_line_and_writes_nothing():
+    plenty, short, shorter = ProductFactory(stock=10), ProductFactory(stock=1), ProductFactory()
+    with pytest.raises(InsufficientStock) as refused, transaction.atomic():
+        movements_post(
+            postings=[
+                Posting(product_id=p.id, kind=MovementKind.CONSUMPTION, quantity=-2)
+                for p in (plenty, short, shorter)
+            ],
+            actor_id=None,
+        )
+    assert sorted((line["product"], line["available"]) for line in refused.value.lines) == [
+        (short.id, 1),
+        (shorter.id, 0),
+    ]
+    assert plenty.balances.get().on_hand == 10
+    assert not Movement.objects.filter(product=plenty, kind=MovementKind.CONSUMPTION).exists()
