@@ -1,5 +1,5 @@
 """Ledger benchmark: posting throughput through the posting service beside the raw SQL
-of the same statements, and balance / as-of read latency with a small and a large
+of the same statement, and balance / as-of read latency with a small and a large
 ledger.
 
 Phases, in this order (each needs the ledger the previous one left):
@@ -7,7 +7,7 @@ Phases, in this order (each needs the ledger the previous one left):
 2. 10 movements in the ledger: current-balance and as-of read latency;
 3. 999,990 more (1,000,000 in all), generated in one INSERT ... SELECT: the same reads;
 4. postings through ledger.services (stock_restock / stock_adjust, 3 : 1) and the same
-   two statements sent with psycopg directly, by 1 and by 16 writer processes, for one
+   statement sent with psycopg directly, by 1 and by 16 writer processes, for one
    hot product and for 1,000 products.
 """
 
@@ -103,10 +103,10 @@ def run(args) -> None:
 
     ledger_size = _movement_count()
     _ensure_stock(product_ids, actor.pk)
-    statements = _capture_write_statement(product_ids[0], actor.pk)
+    statement = _capture_write_statement(product_ids[0], actor.pk)
     cells = 2 * len(WRITER_COUNTS)
     print(f"  Measuring postings: {cells} cells x 2 modes x {duration:g} s ...", flush=True)
-    postings = _measure_postings(product_ids, actor.pk, statements, duration)
+    postings = _measure_postings(product_ids, actor.pk, statement, duration)
 
     _print_postings(postings, duration, ledger_size)
     _print_reads(reads, reader, read_count)
@@ -442,14 +442,14 @@ def _ensure_stock(product_ids, actor_id) -> None:
             stock_restock(product_id=product_id, quantity=STOCK_FLOOR, actor_id=actor_id)
 
 
-def _capture_write_statement(product_id, actor_id) -> tuple[str, str]:
+def _capture_write_statement(product_id, actor_id) -> str:
     """Post one restock and one adjustment through the services, recording the SQL they
-    send; check it is the two statements the raw writers replay (the conditional UPDATE
-    of ledger.posting for one (product, location), then the movement INSERT + hash
-    UPDATE) and return both."""
+    send; check it is the one statement the raw writers replay (ledger.posting's
+    single-posting statement: the conditional UPDATE, the movement INSERT, its event)
+    and return it."""
     from django.db import connection
 
-    from ledger.posting import _APPLY_ONE, _MOVEMENT_COLUMNS
+    from ledger.posting import _ONE_PARAMS, _one_sql
     from ledger.services import stock_adjust, stock_restock
 
     captured = []
@@ -465,19 +465,16 @@ def _capture_write_statement(product_id, actor_id) -> tuple[str, str]:
         )
     statements = [sql for sql, _ in captured]
     if (
-        len(captured) != 4
-        or statements[0] != _APPLY_ONE
-        or statements[2] != _APPLY_ONE
-        or statements[1] != statements[3]
-        or not statements[1].startswith("WITH m AS (INSERT INTO ledger_movement")
-        or len(captured[1][1]) != len(_MOVEMENT_COLUMNS) + 3
+        len(captured) != 2
+        or statements != [_one_sql(0)] * 2
+        or any(len(params) != len(_ONE_PARAMS) for _, params in captured)
     ):
         raise RuntimeError(
-            "The posting service no longer sends the two statements this benchmark replays"
-            " (conditional UPDATE ... RETURNING, then WITH m AS (INSERT ...) ...); update"
+            "The posting service no longer sends the one statement this benchmark replays"
+            " (WITH u AS (UPDATE ...), m AS (INSERT ...) ...); update"
             " bench/ledger_bench.py. Captured:\n" + "\n---\n".join(statements)
         )
-    return statements[0], statements[1]
+    return statements[0]
 
 
 def _next_posting(rng, index, product_ids) -> tuple[int, int, bool]:
@@ -543,18 +540,12 @@ def _service_writer(index, start, product_ids, actor_id, seed):
     return result
 
 
-def _raw_writer(index, start, product_ids, actor_id, seed, connect_params, statements):
-    """A writer process sending, with psycopg and no Django, the statements the service
-    sends per posting, with the same parameters: the conditional UPDATE ... RETURNING,
-    then the movement INSERT + hash UPDATE, in one transaction. It uses a
-    client-side-binding cursor as Django does, and computes the hash chain with the
-    same function, so the difference from the service is the service layer itself."""
+def _raw_writer(index, start, product_ids, actor_id, seed, connect_params, statement):
+    """A writer process sending, with psycopg and no Django, the statement the service
+    sends per posting, with the same parameters, one transaction per posting. It uses a
+    client-side-binding cursor as Django does, so the difference from the service is the
+    service layer itself."""
     import psycopg
-
-    from ledger.hashing import CURRENT_VERSION, movement_hash
-    from ledger.posting import _MOVEMENT_COLUMNS
-
-    apply, write_sql = statements
 
     rng = random.Random(seed * 1_000 + index)
     connection = psycopg.connect(
@@ -562,62 +553,31 @@ def _raw_writer(index, start, product_ids, actor_id, seed, connect_params, state
     )
     cursor = connection.cursor()
     clock = time.perf_counter
-    spent = [0.0, 0.0, 0.0]  # BEGIN + UPDATE ... RETURNING, INSERT + hash UPDATE, COMMIT
+    spent = [0.0, 0.0]  # BEGIN + the posting's statement, COMMIT
 
     def post(number: int) -> bool:
         product_id, quantity, adjustment = _next_posting(rng, number, product_ids)
         t0 = clock()
         # In a transaction-less connection psycopg sends BEGIN first, as under Django.
-        # product, location (None: the default), on hand, reserved, incoming deltas, the
-        # number of movements, the expected version (none)
-        cursor.execute(apply, [product_id, None, quantity, 0, 0, 1, None])
+        # ledger.posting._ONE_PARAMS: product, location (None: the default), kind,
+        # quantity, the on hand, reserved and incoming deltas, the expected version
+        # (none), the actor, reason, reference, note and the six documents (none).
+        kind, reason = ("adjustment", ADJUSTMENT_REASON) if adjustment else ("restock", "")
+        params = [product_id, None, kind, quantity, quantity, 0, 0, None, actor_id, reason]
+        cursor.execute(statement, params + ["", ""] + [None] * 6)
         row = cursor.fetchone()
         t1 = clock()
         if row is None:
             connection.rollback()
             return False
-        _, _, location_id, _, on_hand, reserved, incoming, seq, prev_hash, level, recorded_at = row
-        if on_hand - quantity > level >= on_hand:
-            raise RuntimeError("a reorder level was crossed: the service would write an alert")
-        fields = {
-            "product_id": product_id,
-            "location_id": location_id,
-            "kind": "adjustment" if adjustment else "restock",
-            "quantity": quantity,
-            "reason": ADJUSTMENT_REASON if adjustment else "",
-            "seq": seq,
-            "balance_after": on_hand,
-            "reserved_after": reserved,
-            "incoming_after": incoming,
-            "recorded_at": recorded_at,
-            "actor_id": actor_id,
-            "reference": "",
-            "note": "",
-            "order_line_id": None,
-            "reverses_id": None,
-            "reservation_id": None,
-            "transfer_id": None,
-            "receipt_id": None,
-            "stocktake_id": None,
-            "hash_version": CURRENT_VERSION,
-        }
-        fields["hash"] = movement_hash(prev_hash=prev_hash, **fields)
-        params = [fields[column] for column, _ in _MOVEMENT_COLUMNS]
-        params += [product_id, location_id, fields["hash"]]
-        t2 = clock()
-        cursor.execute(write_sql, params)
-        cursor.fetchall()
-        t3 = clock()
         connection.commit()
-        t4 = clock()
         spent[0] += t1 - t0
-        spent[1] += t3 - t2
-        spent[2] += t4 - t3
+        spent[1] += clock() - t1
         return True
 
     for number in range(WARMUP_POSTINGS):
         post(number)
-    spent[:] = [0.0, 0.0, 0.0]
+    spent[:] = [0.0, 0.0]
     result = _timed_postings(post, start)
     connection.close()
     return {**result, "spent": spent}
@@ -639,12 +599,12 @@ def _summarise(rounds) -> dict:
     }
     if "spent" in results[0]:
         summary["spent_us"] = [
-            1_000_000 * sum(r["spent"][part] for r in results) / max(done, 1) for part in range(3)
+            1_000_000 * sum(r["spent"][part] for r in results) / max(done, 1) for part in range(2)
         ]
     return summary
 
 
-def _measure_postings(product_ids, actor_id, statements, duration) -> list[dict]:
+def _measure_postings(product_ids, actor_id, statement, duration) -> list[dict]:
     """Each cell runs service and raw writers alternately in blocks of four rounds,
     service-raw-raw-service, each round SEGMENT seconds (fresh processes each round), so
     that drift and outside load (autovacuum, checkpoints, other programs on the machine)
@@ -665,7 +625,7 @@ def _measure_postings(product_ids, actor_id, statements, duration) -> list[dict]
                     if mode == "service":
                         worker, extra = _service_writer, ()
                     else:
-                        worker, extra = _raw_writer, (connect_params, statements)
+                        worker, extra = _raw_writer, (connect_params, statement)
                     block[mode].append(
                         run_workers(worker, writers, segment, targets, actor_id, seed, *extra)
                     )
@@ -728,8 +688,7 @@ def _print_postings(rows, duration, ledger_size) -> None:
         [
             "products",
             "writers",
-            "BEGIN+UPDATE",
-            "INSERT stmt",
+            "BEGIN+posting",
             "COMMIT",
             "other",
             "service extra",
@@ -755,17 +714,18 @@ def _print_postings(rows, duration, ledger_size) -> None:
         [
             "service/s: postings committed per second by all writers together through"
             " ledger.services.stock_restock / stock_adjust (each one transaction around"
-            " movements_post). raw SQL/s: the same writers sending the same two statements"
+            " movements_post). raw SQL/s: the same writers sending the same statement"
             " with the same parameters with psycopg directly, one transaction per posting."
             " service/raw is the figure that matters: 1.00x means the service layer costs"
             " nothing on top of the SQL; 0.80x means it takes 20% of the throughput."
             " (per block): the lowest and highest ratio over the service-raw-raw-service"
             " blocks; a wide range means the machine was noisy (other processes, autovacuum,"
             " checkpoints) and the cell deserves a rerun before drawing conclusions.",
-            "Each posting is 4 round trips (BEGIN, the conditional UPDATE ... RETURNING"
-            " that locks the balance row, the INSERT of the movement with the hash UPDATE,"
-            " COMMIT) and the COMMIT waits for the WAL flush (see synchronous_commit above),"
-            " so a single writer's rate is bounded by round-trip and flush latency, not CPU.",
+            "Each posting is 3 round trips (BEGIN, the one statement whose conditional"
+            " UPDATE locks the balance row and whose INSERT writes the movement, its hash"
+            " and its event, COMMIT) and the COMMIT waits for the WAL flush (see"
+            " synchronous_commit above), so a single writer's rate is bounded by"
+            " round-trip and flush latency, not CPU.",
             "1 (hot): every posting goes to the same product, so writers queue on its"
             " balance row lock, held from the UPDATE until the COMMIT has flushed; extra"
             " writers cannot add throughput there. 1,000: a random product per posting,"
@@ -776,10 +736,9 @@ def _print_postings(rows, duration, ledger_size) -> None:
             " service layer adds per posting shows up directly as lost throughput.",
             "ms/posting: mean time a writer spends per posting (writers x seconds /"
             " postings). The second table splits the raw writers' time by statement"
-            " (wall time waiting for each: BEGIN + the conditional UPDATE ... RETURNING,"
-            " where under contention the UPDATE waits for the row lock; the WITH m AS"
-            " (INSERT ...) statement; COMMIT; 'other': the client's own work between them,"
-            " hash included); 'service extra' is service minus raw ms/posting. CPU: the"
+            " (wall time waiting for each: BEGIN + the posting's statement, where under"
+            " contention the UPDATE waits for the row lock; COMMIT; 'other': the client's"
+            " own work between them); 'service extra' is service minus raw ms/posting. CPU: the"
             " writer processes' own CPU time (user + system) per posting, raw and"
             " through the service; their difference is what the service layer (Django's"
             " transaction and cursor wrappers, the Movement instances) costs the client, and"

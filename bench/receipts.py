@@ -370,12 +370,14 @@ def _print(raw_before, raw_after, receipts, api, duration) -> None:
             f" {raw_before['failed'] + raw_after['failed']}.",
             "Receipts: ledger.receipts.receipt_create in separate writer processes, each"
             " receipt one transaction of a constant number of statements (products, receipt"
-            " row, row locks, one UPDATE over unnest, one INSERT) whatever its lines, random"
+            " row, row locks, one statement: UPDATE over unnest, then INSERT) whatever its"
+            " lines, random"
             " products of the same 1,000 and 1 to 5 units a line. movements/s counts lines"
             " (one restock movement each). Receipts of 1,000 lines by 16 writers all lock"
             " every product, so they queue on the rows and add little over one writer.",
             "client CPU: the writer processes' own CPU (user + system) per movement: Python"
-            " building, hashing and binding each line; the database's share is not in it.",
+            " building and binding each line and reading back its movement (PostgreSQL"
+            " computes the hashes); the database's share is not in it.",
             "The API steps are timed in this process, without HTTP: the view runs exactly"
             " these (the response is stored once more for an Idempotency-Key).",
         ]

@@ -73,6 +73,19 @@ def database_error_response(exc: Exception) -> tuple[dict, int, dict] | None:
     return body, status.HTTP_503_SERVICE_UNAVAILABLE, {"Retry-After": str(retry_after)}
 
 
+def raised_from_database_error(exc: BaseException | None) -> tuple[dict, int, dict] | None:
+    """database_error_response for ``exc`` or for the first database error among those
+    it was raised from or while handling: Django re-raises some as others (a session
+    whose save lost its connection becomes SessionInterrupted, a 400 "bad request")."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, Exception) and (answer := database_error_response(exc)) is not None:
+            return answer
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def exception_handler(exc, context):
     if isinstance(exc, domain.DomainError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None

@@ -36,7 +36,8 @@ class RequestSizeLimitMiddleware:
 
 class DatabaseErrorMiddleware:
     """A database that is down or busy makes a JSON 503 on the views outside the API
-    (the admin), as it does on the API, instead of a 500."""
+    (the admin), as it does on the API, instead of a 500. process_exception sees only
+    the views' errors; those of middleware get the same answer from core.views.server_error."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -1,11 +1,14 @@
 """Health checks and JSON fallbacks for unknown URLs and server errors."""
 
 import logging
+import sys
 from functools import wraps
 
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from core.exception_handler import raised_from_database_error
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +66,11 @@ def not_found(request, exception=None, **kwargs):
 
 
 def bad_request(request, exception=None, **kwargs):
-    """Django's own 400s (an unknown Host, too many fields), in the API's format."""
+    """Django's own 400s (an unknown Host, too many fields), in the API's format. A
+    database error that Django reports as one (the session's save after the view lost its
+    connection: SessionInterrupted) answers its 503 (core.exception_handler)."""
+    if (database_error := raised_from_database_error(exception)) is not None:
+        return _database_unavailable(database_error)
     return JsonResponse({"code": "bad_request", "detail": "Bad request."}, status=400)
 
 
@@ -75,6 +82,22 @@ def permission_denied(request, exception=None, **kwargs):
 
 
 def server_error(request, *args, **kwargs):
+    """Django's handler500 (DEBUG off), called while the exception is being handled.
+
+    A database error that a client may retry (core.exception_handler) answers its JSON
+    503 here too: raised outside a view, by a middleware (the session saved after the
+    view) or anything else outside DRF's handler, it reaches neither that handler nor
+    DatabaseErrorMiddleware.process_exception, and a lost connection is never a 500.
+    (Under ASGI Django calls this view on another thread, which does not know the
+    exception; the event feed's process serves token-authenticated reads, for which no
+    middleware reaches the database.)"""
+    if (database_error := raised_from_database_error(sys.exc_info()[1])) is not None:
+        return _database_unavailable(database_error)
     return JsonResponse(
         {"code": "server_error", "detail": "An unexpected error occurred."}, status=500
     )
+
+
+def _database_unavailable(database_error: tuple[dict, int, dict]) -> JsonResponse:
+    body, status, headers = database_error
+    return JsonResponse(body, status=status, headers=headers)

@@ -7,9 +7,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +98,27 @@ def restart_keeper(node: str) -> None:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+
+def keep_logs(reason: str) -> Path:
+    """Copy the cluster's logs (gunicorn, uvicorn, PgBouncer and its followers, the
+    keepers, nginx's errors, each PostgreSQL's own log) to a directory of their own under
+    .data/ that deploy/cluster-down leaves in place, with ``reason`` beside them; returns
+    the directory. The logs live in the cluster's directory, which cluster-down removes."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    dest = ROOT / ".data" / "cluster-logs" / stamp
+    dest.mkdir(parents=True, exist_ok=True)
+    sources = [
+        *sorted((CLUSTER_DIR / "log").glob("*.log")),
+        CLUSTER_DIR / "nginx" / "error.log",
+        *sorted(PGROOT.glob("*/log/*")),
+    ]
+    for source in sources:
+        if source.is_file():
+            name = source.relative_to(CLUSTER_DIR).as_posix().replace("/", "_")
+            shutil.copyfile(source, dest / name)
+    (dest / "REASON").write_text(reason + "\n")
+    return dest
 
 
 def wait_until(predicate, timeout: float, step: float = 0.5):

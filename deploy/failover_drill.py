@@ -4,6 +4,12 @@ for the secondary's promotion, measures how long the service could not write, ch
 that every acknowledged write is on the new primary and that verify_ledger is clean,
 then lets the old primary rejoin as a secondary. Exits 1 if anything is missing.
 
+Every answer that is neither a success nor a 503 is recorded (when, method, path,
+status, body) and printed. An answer of 5xx other than 503 is a bug (a write that meets
+a dying or demoted primary must answer 503, which a client retries): the drill then
+fails and copies the cluster's logs, with the tracebacks, to a directory under
+.data/cluster-logs/ that it prints and that make cluster-down keeps (--keep-logs: always).
+
 Run by deploy/failover-drill (make cluster-failover-drill) on a running cluster.
 """
 
@@ -11,17 +17,20 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import random
 import sys
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cluster
 
 MAX_OUTAGE_S = 30
+PRINTED_ANSWERS = 50  # the first ones; all of them go to the logs' directory
 
 
 class Clients:
@@ -38,6 +47,8 @@ class Clients:
         self.restocks: list[int] = []  # acknowledged movement ids
         self.acks: list[float] = []  # monotonic time of each acknowledgement
         self.errors: dict[str, int] = {}
+        # Answers neither 2xx nor 503: (UTC time, method, path, status, body, key).
+        self.unexpected: list[tuple[str, str, str, int, str, str]] = []
         self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
 
     def start(self) -> None:
@@ -73,6 +84,8 @@ class Clients:
                         (self.orders if kind == "order" else self.restocks).append(answer["id"])
                         self.acks.append(time.monotonic())
                     break
+                if status and status != 503:
+                    self._record("POST", path, status, answer, key)
                 if isinstance(answer, dict) and answer.get("code") == "insufficient_stock":
                     break  # refused, not lost: nothing was written
                 label = f"{status} {answer.get('code') if isinstance(answer, dict) else ''}"
@@ -80,12 +93,46 @@ class Clients:
                     self.errors[label.strip()] = self.errors.get(label.strip(), 0) + 1
                 time.sleep(0.2)
 
+    def _record(self, method: str, path: str, status: int, answer, key: str) -> None:
+        at = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
+        body = answer if isinstance(answer, (bytes, str)) else json.dumps(answer)
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", "replace")
+        with self.lock:
+            self.unexpected.append((at, method, path, status, body[:500], key))
+
+    def server_errors(self) -> list:
+        """The recorded answers of 5xx other than 503: bugs, never retryable answers."""
+        return [answer for answer in self.unexpected if answer[3] >= 500]
+
+
+def report_unexpected(clients: Clients, keep_logs: bool) -> None:
+    """Print the answers neither 2xx nor 503; keep the cluster's logs when one of them is
+    a 5xx (or when asked)."""
+    print(f"answers neither 2xx nor 503       {len(clients.unexpected):6d}")
+    for at, method, path, status, body, key in clients.unexpected[:PRINTED_ANSWERS]:
+        print(f"  {at} UTC {method} {path} -> {status} {body} (Idempotency-Key {key})")
+    if len(clients.unexpected) > PRINTED_ANSWERS:
+        print(f"  ... and {len(clients.unexpected) - PRINTED_ANSWERS} more")
+    server_errors = clients.server_errors()
+    print(f"answers of 5xx other than 503     {len(server_errors):6d} (expected 0)")
+    if server_errors or keep_logs:
+        reason = f"{len(server_errors)} answers of 5xx other than 503" if server_errors else "asked"
+        kept = cluster.keep_logs(f"failover drill: {reason}")
+        with open(kept / "answers.txt", "w") as out:
+            for answer in clients.unexpected:
+                print(" ".join(map(str, answer)), file=out)
+        print(f"cluster logs kept in {kept} ({reason})")
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--before", type=float, default=8, help="seconds of writes before")
     parser.add_argument("--after", type=float, default=8, help="seconds of writes after")
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the cluster's logs even without a 5xx"
+    )
     args = parser.parse_args()
 
     old = cluster.primary()
@@ -116,6 +163,7 @@ def main() -> int:
     clients.join()
     if not promoted:
         print(f"FAILED: {new} was not promoted: {cluster.states()}")
+        report_unexpected(clients, keep_logs=True)
         return 1
 
     # The longest time without an acknowledged write, around the crash.
@@ -152,8 +200,10 @@ def main() -> int:
         f" ({rejoin_s:.0f} s after the promotion)"
     )
     print(f"formation now: {cluster.states()}")
+    report_unexpected(clients, args.keep_logs)
     ok = (
-        not lost_orders
+        not clients.server_errors()
+        and not lost_orders
         and not lost_restocks
         and verify.returncode == 0
         and outage <= MAX_OUTAGE_S

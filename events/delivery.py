@@ -50,6 +50,67 @@ SELECT h.id FROM (
 """
 
 
+# The fan-out: for each active endpoint with nothing pending (a batch ahead of its
+# sends at most; that no other worker is fanning out), or the one endpoint given, the
+# events after its fanned_out_to and below the safe mark, oldest first, at most
+# %(batch)s; a delivery for each of its types; fanned_out_to moves past what was read
+# (to just below the safe mark when fewer than a batch were left). One statement,
+# whatever the number of endpoints. ON CONFLICT: nothing is written twice.
+_FAN_OUT = f"""
+WITH s AS (SELECT {SAFE_BOUND} AS bound),
+w AS (SELECT id, types, fanned_out_to FROM events_webhookendpoint AS x
+       WHERE is_active AND (%(endpoint)s::bigint IS NULL OR id = %(endpoint)s::bigint)
+         AND NOT EXISTS (SELECT FROM events_webhookdelivery
+                          WHERE endpoint_id = x.id AND status = 'pending')
+       ORDER BY id FOR UPDATE SKIP LOCKED),
+e AS (SELECT w.id AS endpoint_id, x.position, x.type
+        FROM w CROSS JOIN s CROSS JOIN LATERAL (
+             SELECT position, type FROM events_event
+              WHERE position > w.fanned_out_to AND position < s.bound
+              ORDER BY position LIMIT %(batch)s) AS x),
+d AS (INSERT INTO events_webhookdelivery
+          (endpoint_id, position, status, attempts, next_attempt_at, created_at, last_error)
+      SELECT e.endpoint_id, e.position, 'pending', 0, clock_timestamp(), clock_timestamp(), ''
+        FROM e JOIN w ON w.id = e.endpoint_id
+       WHERE w.types = '{{}}' OR e.type = ANY(w.types)
+       ORDER BY e.endpoint_id, e.position
+          ON CONFLICT (endpoint_id, position) DO NOTHING
+   RETURNING 1),
+c AS (SELECT w.id, count(e.position) AS scanned, max(e.position) AS last
+        FROM w LEFT JOIN e ON e.endpoint_id = w.id GROUP BY w.id),
+t AS (UPDATE events_webhookendpoint AS t
+         SET fanned_out_to = GREATEST(t.fanned_out_to, CASE WHEN c.scanned = %(batch)s
+                                                           THEN c.last ELSE s.bound - 1 END)
+        FROM c CROSS JOIN s
+       WHERE t.id = c.id)
+SELECT (SELECT count(*) FROM d), COALESCE((SELECT bool_or(scanned = %(batch)s) FROM c), false)
+"""
+FAN_OUT_BATCH = 100
+
+
+def webhooks_fan_out(*, batch: int = FAN_OUT_BATCH, endpoint_id: int | None = None) -> int:
+    """Write the deliveries of the next events committed since the last fan-out, for
+    every active endpoint (or ``endpoint_id``) subscribed to their types and with no
+    delivery pending; returns how many. Reads up to ``batch`` events per endpoint and
+    transaction, until one of its types is found or none is left.
+
+    A delivery is written only when its endpoint has sent what was written before it: a
+    posting writes none, and an endpoint that is down or slow costs the ledger one batch
+    of rows, not a row per event for as long as it is down.
+
+    Short transactions: locks the active endpoints' rows (SKIP LOCKED: a worker
+    fanning one out already, or a rotation, makes it wait for the next pass), never the
+    events. Only events below the safe mark are read, so none committed later can have a
+    position at or below fanned_out_to: nothing is skipped, nothing written twice."""
+    written, more = 0, True
+    while more:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_FAN_OUT, {"batch": batch, "endpoint": endpoint_id})
+            count, more = cursor.fetchone()
+        written += count
+    return written
+
+
 @dataclass
 class DeliverResult:
     delivered: int = 0
@@ -87,9 +148,11 @@ def signature_headers(endpoint: WebhookEndpoint, msg_id: str, body: str, now) ->
 
 
 def webhooks_deliver(*, limit: int = 100, should_stop=lambda: False) -> DeliverResult:
-    """One pass: send up to ``limit`` due heads, endpoint after endpoint; an endpoint
-    that accepts goes on with its next head in the same pass."""
+    """One pass: fan the new events out into deliveries (webhooks_fan_out), then send
+    up to ``limit`` due heads, endpoint after endpoint; an endpoint that accepts goes on
+    with its next head in the same pass."""
     result = DeliverResult()
+    webhooks_fan_out()
     with connection.cursor() as cursor:
         cursor.execute(_HEADS, [limit])
         heads = [row[0] for row in cursor.fetchall()]
@@ -100,15 +163,22 @@ def webhooks_deliver(*, limit: int = 100, should_stop=lambda: False) -> DeliverR
     return result
 
 
+_NEXT_HEAD = (
+    "SELECT id, next_attempt_at <= clock_timestamp() FROM events_webhookdelivery"
+    f" WHERE endpoint_id = %s AND status = 'pending' AND position < {SAFE_BOUND}"
+    " ORDER BY position LIMIT 1"
+)
+
+
 def _next_head(endpoint_id: int) -> int | None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, next_attempt_at <= clock_timestamp() FROM events_webhookdelivery"
-            f" WHERE endpoint_id = %s AND status = 'pending' AND position < {SAFE_BOUND}"
-            " ORDER BY position LIMIT 1",
-            [endpoint_id],
-        )
-        row = cursor.fetchone()
+    """The endpoint's next delivery to send now, fanning out its next events first if
+    none is pending."""
+    for attempt in range(2):
+        with connection.cursor() as cursor:
+            cursor.execute(_NEXT_HEAD, [endpoint_id])
+            row = cursor.fetchone()
+        if row is not None or attempt or not webhooks_fan_out(endpoint_id=endpoint_id):
+            break
     return row[0] if row and row[1] else None
 
 
@@ -126,8 +196,8 @@ def _send_one(client: httpx.Client, delivery_id: int, result: DeliverResult) -> 
     3. record the outcome, under the row's lock again.
     """
     with transaction.atomic():
-        # The delivery's row only: a lock on the endpoint's would hold up every posting
-        # that writes an outbox row for it (their foreign key takes FOR KEY SHARE).
+        # The delivery's row only: a lock on the endpoint's would hold up its fan-out
+        # and an admin's rotation for as long as the receiver takes.
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("endpoint")

@@ -1,5 +1,5 @@
 """The event feed's tables: the events (append-only, a gap-safe global position), the
-webhook endpoints and their deliveries (the outbox).
+webhook endpoints and their deliveries (written from the feed by the webhook worker).
 
 An event's ``position`` is its transaction's id shifted left by 20 bits plus its
 number within that transaction (events.positions explains why; the column's default,
@@ -45,6 +45,9 @@ class WebhookEndpoint(models.Model):
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=200, blank=True)
+    # Every event at or below this position has its delivery to this endpoint written
+    # (or was not for it): the worker's fan-out (events.delivery) goes on from here.
+    fanned_out_to = models.BigIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -52,7 +55,7 @@ class WebhookEndpoint(models.Model):
 
     class Meta:
         ordering = ["id"]
-        # The outbox join in every posting reads the active endpoints.
+        # The worker's fan-out reads the active endpoints.
         indexes = [
             models.Index(fields=["id"], condition=models.Q(is_active=True), name="webhook_active")
         ]
@@ -69,9 +72,10 @@ class DeliveryStatus(models.TextChoices):
 
 
 class WebhookDelivery(models.Model):
-    """One event to one endpoint: the outbox row, written in the event's transaction
-    (so an event is never committed without its deliveries), sent by the
-    ``deliver_webhooks`` worker in position order per endpoint."""
+    """One event to one endpoint, written by the ``deliver_webhooks`` worker when it fans
+    the endpoint's events out from the feed (the outbox: every event is written in its
+    own transaction, and the gap-safe position means the fan-out never skips one), and
+    sent by it in position order per endpoint."""
 
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+")
     position = models.BigIntegerField()

@@ -20,15 +20,3 @@ extra statement: the posting's own statement inserts the events.
 
 # The highest position that can be served: below every transaction still running.
 SAFE_BOUND = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)"
-
-# The outbox: one delivery per (event, active endpoint subscribed to its type), written
-# in the event's statement. With no endpoints it joins an empty table: nothing.
-# ``{events}`` is a CTE or table with (position, type) columns.
-OUTBOX_INSERT = """
-INSERT INTO events_webhookdelivery
-    (endpoint_id, position, status, attempts, next_attempt_at, created_at, last_error)
-SELECT w.id, e.position, 'pending', 0, clock_timestamp(), clock_timestamp(), ''
-  FROM {events} AS e
-  JOIN events_webhookendpoint AS w
-    ON w.is_active AND (w.types = '{{}}' OR e.type = ANY(w.types))
-"""

@@ -74,6 +74,13 @@ def event_head() -> int:
         return cursor.fetchone()[0] or 0
 
 
+def event_safe_mark() -> int:
+    """The safe mark (events.positions): every event below it is committed."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {SAFE_BOUND}")
+        return cursor.fetchone()[0]
+
+
 def event_types_after(*, after: int) -> list[tuple[int, str]]:
     """(position, type) of the servable events after ``after``, in order."""
     with connection.cursor() as cursor:

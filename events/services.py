@@ -13,21 +13,19 @@ from django.utils import timezone
 
 from events.exceptions import DeliveryNotFound, EndpointNotFound, UnknownEventType
 from events.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from events.positions import OUTBOX_INSERT
+from events.selectors import event_safe_mark
 from events.types import REGISTRY
 from events.urls_check import url_check
 
 _APPEND = (
-    "WITH e AS (INSERT INTO events_event (type, version, occurred_at, subject, data)"
-    " VALUES (%s, %s, clock_timestamp(), %s, %s::jsonb) RETURNING position, type),"
-    f" o AS ({OUTBOX_INSERT.format(events='e')})"
-    " SELECT position FROM e"
+    "INSERT INTO events_event (type, version, occurred_at, subject, data)"
+    " VALUES (%s, %s, clock_timestamp(), %s, %s::jsonb) RETURNING position"
 )
 
 
 def event_append(*, type: str, subject: str, data: dict) -> int:
-    """Append one event of a registered ``type`` (at its current version) and its
-    webhook deliveries: one statement, in the caller's transaction (or its own).
+    """Append one event of a registered ``type`` (at its current version): one
+    statement, in the caller's transaction (or its own).
     Returns its position. Raises KeyError for an unregistered type."""
     version = REGISTRY[type].version
     with connection.cursor() as cursor:
@@ -54,6 +52,8 @@ def webhook_endpoint_create(
         description=description,
         secret=_new_secret(),
         created_by_id=created_by_id,
+        # Below the safe mark every event is committed already: not for this endpoint.
+        fanned_out_to=max(event_safe_mark() - 1, 0),
     )
 
 

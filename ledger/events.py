@@ -1,5 +1,6 @@
 """The ledger's events: every movement is one event in the feed, written by the
-posting's own statement (ledger.posting), with the fields listed here once.
+posting's own statement (ledger.posting); its data holds the movement's fields
+(ledger.movement_fields).
 
 A movement's event type follows its kind (and, for a restock or an adjustment, the
 document it belongs to): a receipt's restocks are ``receipt.received``, a stocktake's
@@ -8,31 +9,16 @@ adjustments ``stocktake.counted``.
 
 from events.types import EventType, event_types_register
 from ledger.models import MovementKind
+from ledger.movement_fields import EVENT_FIELDS
 
 VERSION = 1
 
 # (JSON key, SQL expression over the inserted movement m, product p and location l,
-# JSON type, description): the data of every stock event, version 1.
-DATA_FIELDS: tuple[tuple[str, str, str, str], ...] = (
-    ("movement", "m.id", "integer", "The movement's id (GET /api/v1/movements/?...)."),
-    ("product", "m.product_id", "integer", "The product's id."),
-    ("sku", "p.sku", "string", "The product's sku."),
-    ("location", "l.code", "string", "The location's code."),
-    ("kind", "m.kind", "string", "The movement's kind (restock, consumption, ...)."),
-    ("quantity", "m.quantity", "integer", "Signed quantity of the movement."),
-    ("seq", "m.seq", "integer", "The (product, location)'s event number: 1, 2, 3, ..."),
-    ("on_hand", "m.balance_after", "integer", "Units on hand right after this event."),
-    ("reserved", "m.reserved_after", "integer", "Units reserved right after this event."),
-    ("incoming", "m.incoming_after", "integer", "Units in transit to here after it."),
-    ("reason", "m.reason", "string", "An adjustment's reason, else empty."),
-    ("reference", "m.reference", "string", "Free text: delivery note, order id."),
-    ("order_line", "m.order_line_id", "integer|null", "The order line it belongs to."),
-    ("reverses", "m.reverses_id", "integer|null", "The movement a reversal undoes."),
-    ("reservation", "m.reservation_id", "integer|null", "Its reservation, if any."),
-    ("transfer", "m.transfer_id", "integer|null", "Its transfer, if any."),
-    ("receipt", "m.receipt_id", "integer|null", "Its receipt, if any."),
-    ("stocktake", "m.stocktake_id", "integer|null", "Its stocktake, if any."),
-    ("actor", "m.actor_id", "integer|null", "The user who posted it."),
+# JSON type, description): the data of every stock event, version 1, from the
+# movement's fields (ledger.movement_fields).
+DATA_FIELDS: tuple[tuple[str, str, str, str], ...] = tuple(
+    (field.event, field.sql, field.type + ("|null" if field.nullable else ""), field.help)
+    for field in EVENT_FIELDS
 )
 # The columns of the inserted movements the event needs (RETURNING of the insert).
 RETURNED_COLUMNS = tuple(

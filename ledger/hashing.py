@@ -79,3 +79,36 @@ def movement_hash(*, hash_version: int = CURRENT_VERSION, prev_hash: str, **fiel
     head = [prev_hash] if hash_version == 1 else [hash_version, prev_hash]
     payload = json.dumps([*head, *values], separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+# How each field a hash covers is written in the payload, for hash_sql.
+_SQL_TEXT = frozenset({"kind", "reason", "reference", "note"})
+
+
+def hash_sql(*, prev_hash: str, fields: dict[str, str], hash_version: int = CURRENT_VERSION) -> str:
+    """The SQL expression of movement_hash: the same payload, byte for byte, built by
+    PostgreSQL, so that a posting can hash its movement in the statement that writes it
+    (ledger.posting) and the hash needs no round trip. ``prev_hash`` and ``fields`` (every
+    field of FIELDS[hash_version], by name) are SQL expressions.
+
+    json.dumps(..., ensure_ascii=False) and PostgreSQL's to_json() escape a string the
+    same way (the two-character escapes for \\b \\f \\n \\r \\t " and \\, \\u00xx for
+    other control characters, everything else as it is); an integer is its decimal text
+    and None is null; a time is canonical_time's text. tests/ledger/test_hash_sql.py
+    holds the two to each other."""
+    if hash_version == 1:
+        raise ValueError("version 1 has no version in its payload; only later ones here")
+    parts = [f"'{hash_version}'", f"to_json(({prev_hash})::text)::text"]
+    for name in FIELDS[hash_version]:
+        expr = fields[name]
+        if name == "recorded_at":
+            parts.append(
+                f"""'"' || to_char(({expr}) AT TIME ZONE 'UTC',"""
+                """ 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '"'"""
+            )
+        elif name in _SQL_TEXT:
+            parts.append(f"to_json(({expr})::text)::text")
+        else:
+            parts.append(f"COALESCE(({expr})::text, 'null')")
+    payload = " || ',' || ".join(parts)
+    return f"encode(sha256(convert_to('[' || {payload} || ']', 'UTF8')), 'hex')"

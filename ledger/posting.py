@@ -13,6 +13,8 @@ A posting of any number of lines costs a constant number of statements, set-base
    version is not the one the client expected, is simply not updated;
 3. one statement inserts the movements, advances the balances' hash chains and writes
    any low-stock alerts.
+A single movement (the hot path) is one statement doing both (_ONE_SQL), its hash
+computed by PostgreSQL.
 Postings at the default location cost nothing more; a posting that names other
 locations first locks those locations against archiving and opens their missing
 balance rows: two statements, whatever the number of lines.
@@ -29,13 +31,12 @@ from django.db import connection
 from catalog.exceptions import ProductNotFound
 from core.filtering import MAX_ID
 from core.instances import saved_instance
-from events.positions import OUTBOX_INSERT
 from events.services import event_append
 from events.types import REGISTRY
 from ledger import events as ledger_events
 from ledger.exceptions import InsufficientStock, UnknownLocation, VersionMismatch
 from ledger.fold import EFFECTS, FIGURES, Figures
-from ledger.hashing import CURRENT_VERSION, movement_hash
+from ledger.hashing import CURRENT_VERSION, hash_sql, movement_hash
 from ledger.models import Location, Movement
 
 
@@ -206,9 +207,7 @@ _EVENTS_SQL = (
     f" {ledger_events.SUBJECT_SQL} AS subject, {ledger_events.data_sql()} AS data"
     " FROM m JOIN catalog_product AS p ON p.id = m.product_id"
     " JOIN ledger_location AS l ON l.id = m.location_id{extra}) AS x"
-    " ORDER BY k, o RETURNING position, type)"
-    # (The outbox's '{}' doubled: this string is formatted once more.)
-    + f", o AS ({OUTBOX_INSERT.format(events='e')})".replace("{", "{{").replace("}", "}}")
+    " ORDER BY k, o RETURNING position)"
 )
 _EXTRA_EVENT = (
     " UNION ALL SELECT 1, %s::bigint, %s::varchar, %s::smallint, clock_timestamp(),"
@@ -241,6 +240,141 @@ def _write_sql(movements: int, chains: int, alerts: int, arrays: bool, extra: in
     # Last: its parameters (the extra events') come after the alerts'.
     sql += _EVENTS_SQL.format(extra=_EXTRA_EVENT * extra)
     return sql + " SELECT id, product_id, location_id, seq FROM m"
+
+
+# A single posting (one movement, the hot path: an order line, a restock, an adjustment)
+# is one statement. The UPDATE computes the new figures, the time and the movement's
+# hash from the row it has locked (a correlated sub-SELECT, so that one clock_timestamp()
+# taken under the lock is both the balance's updated_at and the movement's recorded_at,
+# and the hash covers it); the INSERT writes the movement from what the UPDATE returned.
+# So the row's lock is held for the rest of one statement and the commit, not across a
+# round trip to the client and back, and the hash is computed by PostgreSQL
+# (ledger.hashing.hash_sql, the same payload as movement_hash). One movement on each of
+# several rows is the same statement over arrays, after the rows' lock (_LOCK_ROWS).
+
+# What each posting passes beside its balance row's key, in order.
+_POSTING_PARAMS = (
+    ("kind", "varchar"),
+    ("quantity", "bigint"),
+    ("d_on_hand", "bigint"),
+    ("d_reserved", "bigint"),
+    ("d_incoming", "bigint"),
+    ("expected", "bigint"),
+    ("actor_id", "bigint"),
+    ("reason", "varchar"),
+    ("reference", "varchar"),
+    ("note", "text"),
+    ("order_line_id", "bigint"),
+    ("reverses_id", "bigint"),
+    ("reservation_id", "bigint"),
+    ("transfer_id", "bigint"),
+    ("receipt_id", "bigint"),
+    ("stocktake_id", "bigint"),
+)
+# One movement: the balance row by (product, location), scalar parameters.
+_ONE_PARAMS = (("product_id", "bigint"), ("location_id", "bigint"), *_POSTING_PARAMS)
+# One movement on each of several rows, locked first (_LOCK_ROWS): by row id, arrays.
+_EACH_PARAMS = (("id", "bigint"), ("reorder_level", "bigint"), *_POSTING_PARAMS)
+# Returned by the UPDATE, named as the movement's columns.
+_ONE_FIGURES = {
+    "product_id": "b.product_id",
+    "location_id": "b.location_id",
+    "seq": "b.version",
+    "balance_after": "b.on_hand",
+    "reserved_after": "b.reserved",
+    "incoming_after": "b.incoming",
+    "recorded_at": "b.updated_at",
+    "hash": "b.last_hash",
+}
+_ONE_PASSED = [name for name, _ in _POSTING_PARAMS if not name.startswith(("d_", "expected"))]
+_ONE_HASHED = {
+    **{name: f"v.{name}" for name in _ONE_PASSED},
+    "product_id": "b.product_id",
+    "location_id": "b.location_id",
+    "seq": "n.version",
+    "balance_after": "n.on_hand",
+    "reserved_after": "n.reserved",
+    "incoming_after": "n.incoming",
+    "recorded_at": "n.t",
+}
+_ONE_MOVEMENT = {
+    **{name: f"u.{name}" for name in (*_ONE_FIGURES, *_ONE_PASSED)},
+    "hash_version": str(CURRENT_VERSION),
+}
+assert set(_ONE_MOVEMENT) == {name for name, _ in _MOVEMENT_COLUMNS}, "a column is missing"
+
+
+def _posting_sql(source: str, params: tuple, match: str, *, looked_up: bool) -> str:
+    """The statement that posts one movement to each balance row it matches: the rows
+    of ``source`` (columns ``params``) joined to theirs by ``match``. ``looked_up``: the
+    product's reorder level and the location's code are read here (one row, by primary
+    key); else the rows were locked first and ``source`` carries the reorder level (no
+    join that a stale statistic could plan as a nested loop over thousands of rows)."""
+    joins, level, code = ", catalog_product AS p, ledger_location AS l", "p.reorder_level", "l.code"
+    if not looked_up:
+        joins, level, code = "", "v.reorder_level", "NULL::varchar"
+    returned = dict.fromkeys([*ledger_events.RETURNED_COLUMNS, "hash"])
+    return f"""
+WITH u AS (
+UPDATE ledger_stockbalance AS b
+   SET (on_hand, reserved, incoming, version, updated_at, last_hash) = (
+       SELECT n.on_hand, n.reserved, n.incoming, n.version, n.t,
+              {hash_sql(prev_hash="b.last_hash", fields=_ONE_HASHED)}
+         FROM (SELECT b.on_hand + v.d_on_hand AS on_hand,
+                      b.reserved + v.d_reserved AS reserved,
+                      b.incoming + v.d_incoming AS incoming,
+                      b.version + 1 AS version, clock_timestamp() AS t) AS n)
+  FROM {source} AS v({", ".join(name for name, _ in params)}){joins}
+ WHERE {match}
+   AND b.on_hand + v.d_on_hand >= b.reserved + v.d_reserved
+   AND b.reserved + v.d_reserved >= 0 AND b.incoming + v.d_incoming >= 0
+   AND (v.expected IS NULL OR b.version = v.expected)
+RETURNING {", ".join(f"{expr} AS {name}" for name, expr in _ONE_FIGURES.items())},
+          {", ".join(f"v.{name}" for name in _ONE_PASSED)}, v.d_on_hand,
+          {code} AS code, {level} AS reorder_level),
+m AS (INSERT INTO ledger_movement ({", ".join(name for name, _ in _MOVEMENT_COLUMNS)})
+      SELECT {", ".join(_ONE_MOVEMENT[name] for name, _ in _MOVEMENT_COLUMNS)} FROM u
+       ORDER BY u.product_id, u.location_id
+      RETURNING {", ".join(returned)}),
+a AS (INSERT INTO ledger_stockalert
+          (product_id, movement_id, on_hand, reorder_level, created_at, attempts, last_error)
+      SELECT m.product_id, m.id, c.balance_after, c.reorder_level, clock_timestamp(), 0, ''
+        FROM (SELECT * FROM u WHERE u.balance_after - u.d_on_hand > u.reorder_level
+                                AND u.reorder_level >= u.balance_after) AS c
+        JOIN m ON m.product_id = c.product_id AND m.location_id = c.location_id)"""
+
+
+_ONE_SQL = _posting_sql(
+    _rows([kind for _, kind in _ONE_PARAMS], 1, False),
+    _ONE_PARAMS,
+    f"b.product_id = v.product_id AND b.location_id = COALESCE(v.location_id, {_DEFAULT})"
+    " AND p.id = b.product_id AND l.id = b.location_id",
+    looked_up=True,
+)
+_EACH_SQL = _posting_sql(
+    _rows([kind for _, kind in _EACH_PARAMS], 0, True),
+    _EACH_PARAMS,
+    "b.id = v.id",
+    looked_up=False,
+)
+# What both return: each movement with its row's new figures, time, hash and location
+# code (the one-row statement's; the caller of the other has them from the lock).
+_POSTED = (
+    " SELECT m.id, m.product_id, m.location_id, {code}, m.seq, m.balance_after,"
+    " m.reserved_after, m.incoming_after, m.recorded_at, m.hash FROM m"
+)
+
+
+@cache
+def _one_sql(extra: int) -> str:
+    posted = _POSTED.format(code="u.code") + ", u"
+    return _ONE_SQL + _EVENTS_SQL.format(extra=_EXTRA_EVENT * extra) + posted
+
+
+@cache
+def _each_sql(extra: int) -> str:
+    posted = _POSTED.format(code="NULL")
+    return _EACH_SQL + _EVENTS_SQL.format(extra=_EXTRA_EVENT * extra) + posted
 
 
 # The array types whose elements are written quoted in an array literal.
@@ -303,8 +437,10 @@ def movements_post(
             raise ProductNotFound(product=posting.product_id)
     with connection.cursor() as cursor:
         pairs = _pairs_in_lock_order(cursor, postings)
-        products = [pair.product_id for pair in pairs]
-        locations = [pair.location_id for pair in pairs]
+        if len(postings) == 1:
+            return [_post_one(cursor, pairs[0], actor_id, events)]
+        if len(pairs) == len(postings):  # one movement per balance row
+            return _post_each(cursor, pairs, actor_id, events)
         if len(pairs) == 1:
             (pair,) = pairs
             cursor.execute(
@@ -319,7 +455,7 @@ def movements_post(
             )
             rows = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
         else:
-            rows = _apply_locked(cursor, pairs, products, locations)
+            rows = _apply_locked(cursor, pairs)
         if len(rows) < len(pairs):
             _raise_refusal(cursor, [p for p in pairs if (p.product_id, p.location_id) not in rows])
         movements, last_hash, crossings = _movements(pairs, rows, actor_id)
@@ -327,16 +463,137 @@ def movements_post(
     return movements
 
 
-def _apply_locked(cursor, pairs: list[_Pair], products: list, locations: list) -> dict:
-    """Lock the pairs' balance rows in order, then add their deltas by row id; returns
-    the updated pairs' rows as _APPLY returns them, by (product, location as named)."""
-    cursor.execute(_LOCK_ROWS, [_array(products), _array(locations)])
+def _post_one(cursor, pair: _Pair, actor_id: int | None, events) -> Movement:
+    """Post a pair's single posting with one statement (_ONE_SQL); raises as
+    movements_post does when the conditional UPDATE leaves the row alone."""
+    (posting,) = pair.postings
+    params = [pair.product_id, pair.location_id, *_posting_values(pair, actor_id)]
+    cursor.execute(_one_sql(len(events)), params + _event_params(events))
+    row = cursor.fetchone()
+    if row is None:
+        _raise_refusal(cursor, [pair])
+    return _posted(row, posting, actor_id, {})
+
+
+def _post_each(cursor, pairs: list[_Pair], actor_id: int | None, events) -> list[Movement]:
+    """Post one movement to each of several balance rows: lock the rows in order, then
+    one statement (_EACH_SQL) for all of them; raises as movements_post does."""
+    found = _lock_rows(cursor, pairs)
+    if len(found) < len(pairs):  # a product without the row: unknown
+        locked = {id(pair) for pair, _ in found}
+        _raise_refusal(cursor, [pair for pair in pairs if id(pair) not in locked])
+    values = [[row[0], row[3], *_posting_values(pair, actor_id)] for pair, row in found]
+    params = [
+        _array(list(column), quoted=kind in _QUOTED)
+        for column, (_, kind) in zip(zip(*values, strict=True), _EACH_PARAMS, strict=True)
+    ]
+    cursor.execute(_each_sql(len(events)), params + _event_params(events))
+    rows = {(row[1], row[2]): row for row in cursor.fetchall()}
+    posted = [(pair, rows.get((pair.product_id, row[1]))) for pair, row in found]
+    refused = [pair for pair, row in posted if row is None]
+    if refused:
+        _raise_refusal(cursor, refused)
+    locations = {
+        location_id: Location.from_db(None, ["id", "code"], [location_id, code])
+        for _, (_, location_id, code, _) in found
+    }
+    return [_posted(row, pair.postings[0], actor_id, locations) for pair, row in posted]
+
+
+def _posting_values(pair: _Pair, actor_id: int | None) -> list:
+    """The _POSTING_PARAMS of a pair's single posting, in order."""
+    (posting,) = pair.postings
+    return [
+        posting.kind,
+        posting.quantity,
+        *pair.deltas,
+        pair.expected_version,
+        actor_id,
+        posting.reason,
+        posting.reference,
+        posting.note,
+        posting.order_line_id,
+        posting.reverses_id,
+        posting.reservation_id,
+        posting.transfer_id,
+        posting.receipt_id,
+        posting.stocktake_id,
+    ]
+
+
+def _posted(row, posting: Posting, actor_id: int | None, locations: dict) -> Movement:
+    """The Movement a posting statement (_POSTED) returned as ``row``."""
+    movement_id, product_id, location_id, code, seq, on_hand, reserved, incoming, at, digest = row
+    location = locations.get(location_id)
+    if location is None:  # the code came with the row: rendering it needs no query
+        location = locations[location_id] = Location.from_db(
+            None, ["id", "code"], [location_id, code]
+        )
+    fields = _fields(
+        posting, product_id, location_id, seq, Figures(on_hand, reserved, incoming), at, actor_id
+    )
+    fields["hash"] = digest
+    movement = _movement(fields, location)
+    movement.id = movement.pk = movement_id
+    movement._state.adding = False
+    return movement
+
+
+def _fields(posting: Posting, product_id, location_id, seq, figures, recorded_at, actor_id):
+    """A movement's columns (all but id and hash) for ``posting``."""
+    return {
+        "product_id": product_id,
+        "location_id": location_id,
+        "kind": posting.kind,
+        "quantity": posting.quantity,
+        "reason": posting.reason,
+        "seq": seq,
+        "balance_after": figures.on_hand,
+        "reserved_after": figures.reserved,
+        "incoming_after": figures.incoming,
+        "recorded_at": recorded_at,
+        "actor_id": actor_id,
+        "reference": posting.reference,
+        "note": posting.note,
+        "order_line_id": posting.order_line_id,
+        "reverses_id": posting.reverses_id,
+        "reservation_id": posting.reservation_id,
+        "transfer_id": posting.transfer_id,
+        "receipt_id": posting.receipt_id,
+        "stocktake_id": posting.stocktake_id,
+        "hash_version": CURRENT_VERSION,
+    }
+
+
+def _event_params(events) -> list:
+    """The parameters of the caller's own events (_EXTRA_EVENT rows), in order."""
+    params = []
+    for number, (type_name, subject, data) in enumerate(events):
+        version = REGISTRY[type_name].version
+        params += [number, type_name, version, subject, json.dumps(data, cls=DjangoJSONEncoder)]
+    return params
+
+
+def _lock_rows(cursor, pairs: list[_Pair]) -> list[tuple[_Pair, tuple]]:
+    """Lock the pairs' balance rows in (product, location) order; returns the pairs that
+    have one, in that order, each with its row's (id, location id, location code,
+    product's reorder level)."""
+    cursor.execute(
+        _LOCK_ROWS,
+        [_array([pair.product_id for pair in pairs]), _array([p.location_id for p in pairs])],
+    )
     locked = {(row[1], row[2]): (row[0], *row[3:]) for row in cursor.fetchall()}
-    found = [
+    return [
         (pair, locked[key])
         for pair in pairs
         if (key := (pair.product_id, pair.location_id)) in locked
     ]
+
+
+def _apply_locked(cursor, pairs: list[_Pair]) -> dict:
+    """Lock the pairs' balance rows in order, then add their deltas by row id; returns
+    the updated pairs' rows as _APPLY returns them, by (product, location as named)."""
+    found = _lock_rows(cursor, pairs)
     if not found:
         return {}
     cursor.execute(
@@ -436,28 +693,9 @@ def _movements(pairs: list[_Pair], rows: dict, actor_id: int | None):
                         }
                     ]
                 )
-            fields = {
-                "product_id": pair.product_id,
-                "location_id": location_id,
-                "kind": posting.kind,
-                "quantity": posting.quantity,
-                "reason": posting.reason,
-                "seq": seq,
-                "balance_after": figures.on_hand,
-                "reserved_after": figures.reserved,
-                "incoming_after": figures.incoming,
-                "recorded_at": recorded_at,
-                "actor_id": actor_id,
-                "reference": posting.reference,
-                "note": posting.note,
-                "order_line_id": posting.order_line_id,
-                "reverses_id": posting.reverses_id,
-                "reservation_id": posting.reservation_id,
-                "transfer_id": posting.transfer_id,
-                "receipt_id": posting.receipt_id,
-                "stocktake_id": posting.stocktake_id,
-                "hash_version": CURRENT_VERSION,
-            }
+            fields = _fields(
+                posting, pair.product_id, location_id, seq, figures, recorded_at, actor_id
+            )
             fields["hash"] = prev = movement_hash(prev_hash=prev, **fields)
             movements.append(_movement(fields, location))
             if before > level >= figures.on_hand:
@@ -507,9 +745,7 @@ def _write(cursor, movements, last_hash, crossings, events=()) -> None:
     else:  # row after row
         rows = [[getattr(m, name) for name, _ in _MOVEMENT_COLUMNS] for m in movements]
         params = [value for part in (rows, chains, crossings) for row in part for value in row]
-    for number, (type_name, subject, data) in enumerate(events):
-        version = REGISTRY[type_name].version
-        params += [number, type_name, version, subject, json.dumps(data, cls=DjangoJSONEncoder)]
+    params += _event_params(events)
     cursor.execute(
         _write_sql(len(movements), len(chains), len(crossings), arrays, len(events)), params
     )

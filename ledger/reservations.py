@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from catalog.exceptions import UnknownProducts
@@ -486,8 +486,17 @@ def overdue_holds_expire(*, refusal: InsufficientStock, location_id: int | None)
     Waits for the reservation rows (in id order) that others hold locked, since those
     may be giving the units back right now; then locks the balance rows. Must not run in
     a transaction that holds balance row locks (that would invert the lock order): the
-    refused attempt is rolled back first.
+    refused attempt is rolled back first. Raises OperationalError if that rollback (to
+    its savepoint) failed.
     """
+    if connection.in_atomic_block and connection.needs_rollback:
+        # Only a lost connection fails a rollback to a savepoint (a primary dying in a
+        # failover). Django then keeps the refusal and refuses every further statement
+        # of the transaction with a TransactionManagementError, a 500; this is the
+        # database's failure, which the client may retry (503).
+        raise OperationalError(
+            "The connection was lost while a refused attempt was rolled back."
+        ) from refusal
     wanted = {line["product"]: line["requested"] for line in refusal.lines}
     products = [p for p in wanted if 0 < p <= MAX_ID]
     if not products:

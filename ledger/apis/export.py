@@ -1,5 +1,8 @@
 """The movement history as a streamed CSV file, resumable after an interruption."""
 
+from datetime import datetime
+from operator import attrgetter
+
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
@@ -13,6 +16,7 @@ from core import csv
 from core.db import report_chunks
 from ledger.filters import MovementFilter
 from ledger.models import Movement
+from ledger.movement_fields import CSV_FIELDS
 from ledger.selectors import movement_export_list
 
 
@@ -21,31 +25,15 @@ class _Echo:
         return value
 
 
-EXPORT_COLUMNS = (
-    "id",
-    "product",
-    "sku",
-    "kind",
-    "quantity",
-    "reason",
-    "seq",
-    "balance_after",
-    "recorded_at",
-    "actor",
-    "reference",
-    "order",
-    "order_line",
-    "reverses",
-    "note",
-    # Columns added later go last, so that readers of the earlier layout keep working.
-    "location",
-    "reserved_after",
-    "incoming_after",
-    "reservation",
-    "transfer",
-    "receipt",
-    "stocktake",
-)
+EXPORT_COLUMNS = tuple(field.key for field in CSV_FIELDS)
+_READERS = tuple(attrgetter(field.source) for field in CSV_FIELDS)
+
+
+def _cell(value):
+    """A CSV cell: an empty one for None, ISO 8601 for a time."""
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 class ExportQuery(serializers.Serializer):
@@ -87,32 +75,7 @@ class MovementExportApi(APIView):
         def rows():
             yield writer.writerow(EXPORT_COLUMNS)
             for m in report_chunks(movements, chunk_size=2000):
-                yield writer.writerow(
-                    (
-                        m.id,
-                        m.product_id,
-                        m.product.sku,
-                        m.kind,
-                        m.quantity,
-                        m.reason,
-                        m.seq,
-                        m.balance_after,
-                        m.recorded_at.isoformat(),
-                        m.actor_id or "",
-                        m.reference,
-                        m.order_id or "",
-                        m.order_line_id or "",
-                        m.reverses_id or "",
-                        m.note,
-                        m.location.code,
-                        m.reserved_after,
-                        m.incoming_after,
-                        m.reservation_id or "",
-                        m.transfer_id or "",
-                        m.receipt_id or "",
-                        m.stocktake_id or "",
-                    )
-                )
+                yield writer.writerow([_cell(read(m)) for read in _READERS])
 
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")

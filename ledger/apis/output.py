@@ -1,45 +1,43 @@
-"""A movement as every ledger endpoint renders it."""
+"""A movement as every ledger endpoint renders it: its fields come from
+ledger.movement_fields, where each is defined once."""
 
 from rest_framework import serializers
 
 from core.rendering import Renderer
+from ledger.movement_fields import FIELDS, MovementField
+
+_FIELD_CLASSES = {
+    "integer": serializers.IntegerField,
+    "string": serializers.CharField,
+    "datetime": serializers.DateTimeField,
+}
 
 
-class MovementOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    product = serializers.IntegerField(source="product_id")
-    kind = serializers.CharField()
-    quantity = serializers.IntegerField()
-    reason = serializers.CharField()
-    seq = serializers.IntegerField()
-    balance_after = serializers.IntegerField()
-    recorded_at = serializers.DateTimeField()
-    actor = serializers.IntegerField(source="actor_id", allow_null=True)
-    reference = serializers.CharField()
-    note = serializers.CharField()
-    order_line = serializers.IntegerField(source="order_line_id", allow_null=True)
-    reverses = serializers.IntegerField(source="reverses_id", allow_null=True)
-    location = serializers.CharField(source="location.code", help_text="The location's code.")
-    reserved_after = serializers.IntegerField(help_text="Units reserved here right after.")
-    incoming_after = serializers.IntegerField(help_text="Units on their way here right after.")
-    reservation = serializers.IntegerField(
-        source="reservation_id", allow_null=True, help_text="The reservation it holds or resolves."
-    )
-    transfer = serializers.IntegerField(
-        source="transfer_id", allow_null=True, help_text="The transfer it is a leg of."
-    )
-    receipt = serializers.IntegerField(
-        source="receipt_id", allow_null=True, help_text="The delivery it received."
-    )
-    stocktake = serializers.IntegerField(
-        source="stocktake_id", allow_null=True, help_text="The count it corrects to."
-    )
+def _serializer_field(field: MovementField) -> serializers.Field:
+    kwargs = {"help_text": field.help}
+    if field.source != field.key:  # DRF refuses a source equal to the name
+        kwargs["source"] = field.source
+    if field.nullable:
+        kwargs["allow_null"] = True
+    return _FIELD_CLASSES[field.type](**kwargs)
 
 
-class MovementListOutput(MovementOutput):
-    sku = serializers.CharField(source="product.sku")
-    order = serializers.IntegerField(source="order_id", allow_null=True)
-
+MovementOutput = type(
+    "MovementOutput",
+    (serializers.Serializer,),
+    {
+        "__module__": __name__,
+        **{f.key: _serializer_field(f) for f in FIELDS if not f.history_only},
+    },
+)
+MovementListOutput = type(
+    "MovementListOutput",
+    (MovementOutput,),
+    {
+        "__module__": __name__,
+        **{f.key: _serializer_field(f) for f in FIELDS if f.history_only},
+    },
+)
 
 render_movement = Renderer(MovementOutput)
 render_movement_row = Renderer(MovementListOutput)

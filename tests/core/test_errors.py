@@ -1,9 +1,14 @@
+import json
+
 import psycopg
 import pytest
-from django.db import OperationalError
+from django.contrib.sessions.exceptions import SessionInterrupted
+from django.db import DatabaseError, OperationalError
+from django.test import RequestFactory
 
 from core import exceptions
 from core.exception_handler import exception_handler
+from core.views import bad_request, server_error
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +102,47 @@ def test_domain_error_data_is_part_of_the_body():
         "detail": "short",
         "lines": [{"product": 1}],
     }
+
+
+def raised_while_handling(error: Exception, source: Exception) -> Exception:
+    """``error`` raised while ``source`` was being handled (its __context__), as Django
+    re-raises a session save's database error as SessionInterrupted."""
+    try:
+        try:
+            raise source
+        except Exception:
+            raise error  # noqa: B904 (the implicit chaining is the point)
+    except Exception as caught:
+        return caught
+
+
+def answer(view, *args) -> tuple[int, str]:
+    response = view(RequestFactory().get("/console/"), *args)
+    return response.status_code, json.loads(response.content)["code"]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (driver_error(psycopg.OperationalError("server closed the connection")), 503),
+        (raised_while_handling(ValueError("bug"), OperationalError("gone")), 503),
+        (ValueError("bug"), 500),
+        (DatabaseError("a bug in a statement"), 500),
+    ],
+)
+def test_an_error_outside_views_is_a_503_when_the_database_is_unavailable(error, expected):
+    # Django calls its 500 view while the exception is being handled (no view saw it:
+    # a middleware after the view raised it).
+    try:
+        raise error
+    except BaseException:
+        status, code = answer(server_error)
+    assert (status, code) == (expected, {503: "database_unavailable", 500: "server_error"}[status])
+
+
+def test_a_session_save_that_lost_its_connection_is_a_503_not_a_400():
+    lost = raised_while_handling(SessionInterrupted("?"), OperationalError("connection lost"))
+    assert answer(bad_request, lost) == (503, "database_unavailable")
+    # A session really deleted meanwhile (the forced update changed no row) stays a 400.
+    deleted = raised_while_handling(SessionInterrupted("?"), DatabaseError("no row updated"))
+    assert answer(bad_request, deleted) == (400, "bad_request")

@@ -9,7 +9,7 @@ from django.test import override_settings
 from standardwebhooks import Webhook
 
 from accounts.roles import Role
-from events.delivery import webhooks_deliver
+from events.delivery import FAN_OUT_BATCH, webhooks_deliver, webhooks_fan_out
 from events.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from ledger.services import stock_restock
 from tests.conftest import client_for
@@ -75,11 +75,66 @@ def test_loopback_and_private_addresses_are_refused_unless_allowed(integration, 
     assert response.json()["code"] in ("unsafe_webhook_url", "invalid")
 
 
-def test_posting_with_no_subscribed_endpoint_writes_no_delivery(integration):
-    register(integration, "https://erp.example.com/hook", ["order.placed"])
+@pytest.mark.usefixtures("committed_db")
+def test_deliveries_are_written_from_the_feed_by_type_once_each_and_postings_write_none():
+    receiver = Receiver()
+    try:
+        integration = client_for(UserFactory(role=Role.INTEGRATION))
+        orders = register(integration, "https://erp.example.com/orders", ["order.placed"])
+        stock = register(integration, receiver.url, ["stock.restocked"])
+        product = ProductFactory()
+        for quantity in (1, 2):
+            stock_restock(product_id=product.id, quantity=quantity, actor_id=None)
+        assert not WebhookDelivery.objects.exists()  # a posting writes only its events
+        assert webhooks_fan_out() == 2
+        # Nothing new to send before those are: nothing written twice, nothing ahead.
+        stock_restock(product_id=product.id, quantity=3, actor_id=None)
+        assert webhooks_fan_out() == 0
+        deliver_all()  # sends the two, then writes and sends the third
+        stock_restock(product_id=product.id, quantity=4, actor_id=None)
+        deliver_all()
+        assert [b["data"]["quantity"] for _, b in receiver.accepted()] == [1, 2, 3, 4]
+        assert not WebhookDelivery.objects.filter(endpoint_id=orders["id"]).exists()
+        positions = list(
+            WebhookDelivery.objects.filter(endpoint_id=stock["id"], status="delivered")
+            .order_by("position")
+            .values_list("position", flat=True)
+        )
+        page = integration.get("/api/v1/events/", {"types": "stock.restocked"}).json()
+        assert positions == [event["id"] for event in page["results"]][-4:]
+    finally:
+        receiver.close()
+
+
+@pytest.mark.usefixtures("committed_db")
+@override_settings(WEBHOOKS_RETRY_SCHEDULE=(3600,))
+def test_an_endpoint_that_is_down_costs_one_batch_of_rows():
+    receiver = Receiver(statuses=[503])
+    try:
+        integration = client_for(UserFactory(role=Role.INTEGRATION))
+        endpoint = register(integration, receiver.url, ["stock.restocked"])
+        product = ProductFactory()
+        for _ in range(FAN_OUT_BATCH + 20):
+            stock_restock(product_id=product.id, quantity=1, actor_id=None)
+        deliver_all()
+        assert len(receiver.requests) == 1  # the head waits for its retry
+        written = WebhookDelivery.objects.filter(endpoint_id=endpoint["id"]).count()
+        assert 0 < written <= FAN_OUT_BATCH  # of the 120 events (one batch: the first 100)
+    finally:
+        receiver.close()
+
+
+@pytest.mark.usefixtures("committed_db")
+def test_an_endpoint_gets_the_events_committed_after_it_was_registered():
     product = ProductFactory()
     stock_restock(product_id=product.id, quantity=1, actor_id=None)
-    assert not WebhookDelivery.objects.exists()
+    integration = client_for(UserFactory(role=Role.INTEGRATION))
+    endpoint = register(integration, "https://erp.example.com/hook")
+    stock_restock(product_id=product.id, quantity=2, actor_id=None)
+    assert webhooks_fan_out() == 1
+    (delivery,) = WebhookDelivery.objects.filter(endpoint_id=endpoint["id"])
+    page = integration.get("/api/v1/events/").json()["results"]
+    assert delivery.position == page[-1]["id"] and page[-1]["data"]["quantity"] == 2
 
 
 @pytest.mark.usefixtures("committed_db")
@@ -167,6 +222,7 @@ def test_a_410_disables_the_endpoint():
         assert not row.is_active and "410" in row.disabled_reason
         # A disabled endpoint gets no new deliveries written.
         stock_restock(product_id=product.id, quantity=3, actor_id=None)
+        deliver_all()
         assert WebhookDelivery.objects.filter(endpoint_id=row.id).count() == 2
     finally:
         receiver.close()

@@ -187,10 +187,11 @@ def test_an_order_from_a_reservation_costs_a_constant_number_of_queries(
     for size in (1, 30):
         held = reserve(customer, *[(p, 1) for p in products[:size]]).json()
         # token; the reservation; its lines; the order and its lines (with the products);
-        # the commit's conditional UPDATE, (several rows: their lock), the balance UPDATE,
-        # the movements INSERT and the committed units; two SAVEPOINT/RELEASE pairs (the
-        # order's transaction and the commit's, inside the test's).
-        with django_assert_num_queries(12 if size == 1 else 13):
+        # the commit's conditional UPDATE, (several rows: their lock, then) one statement
+        # updating the balances and inserting the movements, and the committed units; two
+        # SAVEPOINT/RELEASE pairs (the order's transaction and the commit's, inside the
+        # test's).
+        with django_assert_num_queries(11 if size == 1 else 12):
             assert order_from(customer, held["id"]).status_code == 201
 
 

@@ -100,12 +100,12 @@ def test_a_commit_locks_the_reservation_before_the_balances(user):
     recorder = Recorder()
     with connection.execute_wrapper(recorder):
         reservation_commit(reservation_id=held.id, actor_id=user.id)
-    first, lock, update, insert, committed = recorder.statements
+    first, lock, posting, committed = recorder.statements
     assert first.startswith("WITH r AS ( UPDATE ledger_reservation SET status = ")
     assert "WHERE id = " in first and "status = 'held' AND expires_at > " in first
     assert "FOR UPDATE OF b" in lock and "ORDER BY b.product_id, b.location_id" in lock
-    assert update.startswith("UPDATE ledger_stockbalance")
-    assert insert.startswith("WITH m AS (INSERT INTO ledger_movement")
+    assert posting.startswith("WITH u AS ( UPDATE ledger_stockbalance")
+    assert "INSERT INTO ledger_movement" in posting
     assert committed.startswith("UPDATE ledger_reservationline")
 
 
@@ -117,7 +117,8 @@ def test_expiry_locks_reservations_in_order_skipping_locked_ones(user):
         assert reservations_expire() == 1
     expire = recorder.statements[0]
     assert "ORDER BY r.expires_at, r.id" in expire and "FOR UPDATE SKIP LOCKED" in expire
-    assert recorder.statements[1].startswith("UPDATE ledger_stockbalance")
+    # One hold line: its posting is one statement, the balance's UPDATE first.
+    assert recorder.statements[1].startswith("WITH u AS ( UPDATE ledger_stockbalance")
 
 
 # --- Expiry -----------------------------------------------------------------------------

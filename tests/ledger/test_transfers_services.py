@@ -91,11 +91,13 @@ def statements(step) -> tuple[object, list[str]]:
 
 
 # Statements per step, whatever the number of lines: for create, the locations, the
-# products, the transfer, its lines and the posting (5); for receive and cancel, the
-# locked transfer, its lines, the posting (5), the lines' counts and the status.
-CREATE_STATEMENTS = 9
-RECEIVE_STATEMENTS = 9
-CANCEL_STATEMENTS = 9
+# products, the transfer, its lines and the posting (4: the named locations' lock, their
+# balance rows opened, the rows' lock, one statement updating them and inserting the
+# movements); for receive and cancel, the locked transfer, its lines, the posting (4),
+# the lines' counts and the status.
+CREATE_STATEMENTS = 8
+RECEIVE_STATEMENTS = 8
+CANCEL_STATEMENTS = 8
 
 
 @pytest.mark.parametrize("size", [1, 2, MAX_LINES])
@@ -123,9 +125,9 @@ def test_each_step_costs_the_same_statements_for_any_number_of_lines(main, store
         assert sent[0].endswith('FOR UPDATE OF "ledger_transfer"')
     # One posting per step: exactly one statement writes its movements.
     for sent in (created, received, cancelled):
-        assert sum(sql.startswith("WITH m AS (INSERT INTO ledger_movement") for sql in sent) == 1
+        assert sum("INSERT INTO ledger_movement" in sql for sql in sent) == 1
     assert len(created) == CREATE_STATEMENTS
-    # Still open after it (no status change); one balance row alone needs no lock.
+    # Still open after it (no status change); one movement needs no lock first.
     assert len(received) == RECEIVE_STATEMENTS - 1 - (size == 1)
     assert len(cancelled) == CANCEL_STATEMENTS
     assert Movement.objects.filter(transfer=transfer).count() == 5 * size
