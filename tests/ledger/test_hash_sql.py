@@ -45,7 +45,7 @@ def _post_one(product, text, **kwargs) -> Movement:
                     **kwargs,
                 )
             ],
-            actor_id=kwargs.pop("actor_id", None),
+            actor_id=None,
         )
     return movement
 
