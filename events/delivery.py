@@ -173,13 +173,17 @@ _NEXT_HEAD = (
 def _next_head(endpoint_id: int) -> int | None:
     """The endpoint's next delivery to send now, fanning out its next events first if
     none is pending."""
-    for attempt in range(2):
-        with connection.cursor() as cursor:
-            cursor.execute(_NEXT_HEAD, [endpoint_id])
-            row = cursor.fetchone()
-        if row is not None or attempt or not webhooks_fan_out(endpoint_id=endpoint_id):
-            break
+    row = _pending_head(endpoint_id)
+    if row is None and webhooks_fan_out(endpoint_id=endpoint_id):
+        row = _pending_head(endpoint_id)
     return row[0] if row and row[1] else None
+
+
+def _pending_head(endpoint_id: int) -> tuple[int, bool] | None:
+    """The endpoint's oldest pending delivery below the safe mark: (id, due now)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_HEAD, [endpoint_id])
+        return cursor.fetchone()
 
 
 def _send_one(client: httpx.Client, delivery_id: int, result: DeliverResult) -> int | None:

@@ -433,6 +433,18 @@ NEWEST_CHECKPOINTS = """
      ORDER BY c.product_id, c.location_id, d.ends_at DESC
 """
 
+# One chain's newest checkpoint, for a LATERAL join: ``{product}`` and ``{location}`` are
+# the outer query's columns. The reads that fall back on it when no movement of the
+# chain is left in the table before their instant (ledger.selectors, ledger.stocktakes).
+NEWEST_CHECKPOINT = """
+        SELECT ch.on_hand, ch.reserved, ch.incoming, ch.seq
+          FROM ledger_chaincheckpoint AS ch
+          JOIN ledger_detachedpartition AS d ON d.id = ch.partition_id
+         WHERE ch.product_id = {product} AND ch.location_id = {location}
+         ORDER BY d.ends_at DESC
+         LIMIT 1
+"""
+
 # One statement: the folded figures per (product, location), from its newest checkpoint
 # (if partitions were detached) plus the movements in the table, the hash of each
 # chain's max-seq movement (else the checkpoint's), and only the pairs whose row

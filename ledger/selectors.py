@@ -23,6 +23,7 @@ from ledger.filters import (
     StockAlertFilter,
     TransferFilter,
 )
+from ledger.integrity import NEWEST_CHECKPOINT
 from ledger.models import (
     Location,
     Movement,
@@ -252,7 +253,7 @@ def balance_current(*, product_id: int, location: Location | None = None) -> Bal
 # never a scan of the product's history. A product has a balance row at every location
 # it was ever posted at (rows are opened before the first movement and never deleted),
 # so the rows list the locations to look at.
-_AS_OF = """
+_AS_OF = f"""
 SELECT l.code, COALESCE(m.balance_after, k.on_hand, 0), COALESCE(m.reserved_after, k.reserved, 0),
        COALESCE(m.incoming_after, k.incoming, 0), COALESCE(m.seq, k.seq, 0), h.ends_at
   FROM ledger_stockbalance AS b
@@ -265,16 +266,10 @@ SELECT l.code, COALESCE(m.balance_after, k.on_hand, 0), COALESCE(m.reserved_afte
          ORDER BY recorded_at DESC, seq DESC
          LIMIT 1
   ) AS m ON true
-  LEFT JOIN LATERAL (
-        SELECT c.on_hand, c.reserved, c.incoming, c.seq
-          FROM ledger_chaincheckpoint AS c
-          JOIN ledger_detachedpartition AS d ON d.id = c.partition_id
-         WHERE c.product_id = b.product_id AND c.location_id = b.location_id
-         ORDER BY d.ends_at DESC
-         LIMIT 1
+  LEFT JOIN LATERAL ({NEWEST_CHECKPOINT.format(product="b.product_id", location="b.location_id")}
   ) AS k ON m.seq IS NULL
  CROSS JOIN (SELECT max(ends_at) AS ends_at FROM ledger_detachedpartition) AS h
- WHERE b.product_id = %s {location}
+ WHERE b.product_id = %s {{location}}
  ORDER BY b.location_id
 """
 

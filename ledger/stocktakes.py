@@ -43,6 +43,7 @@ from ledger.exceptions import (
     InvalidLineCount,
     InvalidQuantity,
 )
+from ledger.integrity import NEWEST_CHECKPOINT
 from ledger.models import AdjustmentReason, Location, MovementKind, Stocktake
 
 # The posting's own lock protocol: the same statements, so that a stocktake and any
@@ -82,7 +83,7 @@ class StocktakeLine:
 # With no movement left at or before counted_at in the table, the newest checkpoint of
 # a detached month (ledger.partitions). Also the database's clock, against which
 # counted_at is checked, and the end of the last detached month.
-_AS_OF_COUNTS = """
+_AS_OF_COUNTS = f"""
 SELECT c.id, c.code, v.product_id,
        COALESCE(m.balance_after, cp.on_hand, 0) + k.earlier::bigint, k.newer, clock_timestamp(),
        h.ends_at
@@ -96,13 +97,7 @@ SELECT c.id, c.code, v.product_id,
          ORDER BY recorded_at DESC, seq DESC
          LIMIT 1
   ) AS m ON true
-  LEFT JOIN LATERAL (
-        SELECT ch.on_hand
-          FROM ledger_chaincheckpoint AS ch
-          JOIN ledger_detachedpartition AS d ON d.id = ch.partition_id
-         WHERE ch.product_id = v.product_id AND ch.location_id = c.id
-         ORDER BY d.ends_at DESC
-         LIMIT 1
+  LEFT JOIN LATERAL ({NEWEST_CHECKPOINT.format(product="v.product_id", location="c.id")}
   ) AS cp ON m.balance_after IS NULL
  CROSS JOIN (SELECT max(ends_at) AS ends_at FROM ledger_detachedpartition) AS h
  CROSS JOIN LATERAL (

@@ -30,6 +30,26 @@ from django.db import migrations, models
 # many months after the current one (the ledger_partitions command makes later ones).
 MONTHS_AHEAD = 3
 
+# The movement table's indexes, the same on the partitioned table (each partition gets
+# its own) and on the single table going back.
+INDEXES = """CREATE INDEX movement_location_as_of_idx
+    ON ledger_movement (product_id, location_id, recorded_at, seq);
+CREATE INDEX ledger_movement_recorded_at_2e4d11a2 ON ledger_movement (recorded_at);
+CREATE INDEX ledger_movement_actor_id_04d78954 ON ledger_movement (actor_id);
+CREATE INDEX ledger_movement_order_line_id_9b8799a4 ON ledger_movement (order_line_id);
+"""
+PARTIAL_INDEXES = """CREATE INDEX movement_reference_idx ON ledger_movement (reference)
+    WHERE reference <> '';
+CREATE INDEX movement_reservation_idx ON ledger_movement (reservation_id, id)
+    WHERE reservation_id IS NOT NULL;
+CREATE INDEX movement_transfer_idx ON ledger_movement (transfer_id, id)
+    WHERE transfer_id IS NOT NULL;
+CREATE INDEX movement_receipt_idx ON ledger_movement (receipt_id, id)
+    WHERE receipt_id IS NOT NULL;
+CREATE INDEX movement_stocktake_idx ON ledger_movement (stocktake_id, id)
+    WHERE stocktake_id IS NOT NULL;
+"""
+
 FORWARD = f"""
 -- The copied rows' foreign keys are checked as they are inserted, not at commit: a table
 -- with pending trigger events cannot be altered afterwards.
@@ -105,23 +125,9 @@ SELECT setval('ledger_movement_id_seq', COALESCE(max(id), 0) + 1, false) FROM le
 ALTER TABLE ledger_movement ALTER COLUMN id SET DEFAULT nextval('ledger_movement_id_seq');
 
 ALTER TABLE ledger_movement ADD CONSTRAINT ledger_movement_pkey PRIMARY KEY (id, recorded_at);
-CREATE INDEX movement_location_as_of_idx
-    ON ledger_movement (product_id, location_id, recorded_at, seq);
-CREATE INDEX ledger_movement_recorded_at_2e4d11a2 ON ledger_movement (recorded_at);
-CREATE INDEX ledger_movement_actor_id_04d78954 ON ledger_movement (actor_id);
-CREATE INDEX ledger_movement_order_line_id_9b8799a4 ON ledger_movement (order_line_id);
-CREATE INDEX movement_reverses_idx ON ledger_movement (reverses_id)
+{INDEXES}CREATE INDEX movement_reverses_idx ON ledger_movement (reverses_id)
     WHERE reverses_id IS NOT NULL;
-CREATE INDEX movement_reference_idx ON ledger_movement (reference) WHERE reference <> '';
-CREATE INDEX movement_reservation_idx ON ledger_movement (reservation_id, id)
-    WHERE reservation_id IS NOT NULL;
-CREATE INDEX movement_transfer_idx ON ledger_movement (transfer_id, id)
-    WHERE transfer_id IS NOT NULL;
-CREATE INDEX movement_receipt_idx ON ledger_movement (receipt_id, id)
-    WHERE receipt_id IS NOT NULL;
-CREATE INDEX movement_stocktake_idx ON ledger_movement (stocktake_id, id)
-    WHERE stocktake_id IS NOT NULL;
-
+{PARTIAL_INDEXES}
 -- Append-only, as migration 0002 made it: the row trigger is cloned onto every
 -- partition; a statement trigger is not, so each partition gets its own TRUNCATE guard.
 CREATE TRIGGER ledger_movement_no_update_or_delete
@@ -199,7 +205,7 @@ END $$;
 """
 
 # Back to one table, as migration 0006 left it; refused once partitions were detached.
-BACKWARD = """
+BACKWARD = f"""
 SET CONSTRAINTS ALL IMMEDIATE;
 DO $$
 BEGIN
@@ -239,21 +245,7 @@ ALTER TABLE ledger_movement
 ALTER TABLE ledger_stockalert
     ADD CONSTRAINT ledger_stockalert_movement_id_dfe813d5_fk_ledger_movement_id
         FOREIGN KEY (movement_id) REFERENCES ledger_movement (id) DEFERRABLE INITIALLY DEFERRED;
-CREATE INDEX movement_location_as_of_idx
-    ON ledger_movement (product_id, location_id, recorded_at, seq);
-CREATE INDEX ledger_movement_recorded_at_2e4d11a2 ON ledger_movement (recorded_at);
-CREATE INDEX ledger_movement_actor_id_04d78954 ON ledger_movement (actor_id);
-CREATE INDEX ledger_movement_order_line_id_9b8799a4 ON ledger_movement (order_line_id);
-CREATE INDEX movement_reference_idx ON ledger_movement (reference) WHERE reference <> '';
-CREATE INDEX movement_reservation_idx ON ledger_movement (reservation_id, id)
-    WHERE reservation_id IS NOT NULL;
-CREATE INDEX movement_transfer_idx ON ledger_movement (transfer_id, id)
-    WHERE transfer_id IS NOT NULL;
-CREATE INDEX movement_receipt_idx ON ledger_movement (receipt_id, id)
-    WHERE receipt_id IS NOT NULL;
-CREATE INDEX movement_stocktake_idx ON ledger_movement (stocktake_id, id)
-    WHERE stocktake_id IS NOT NULL;
-CREATE TRIGGER ledger_movement_no_update_or_delete
+{INDEXES}{PARTIAL_INDEXES}CREATE TRIGGER ledger_movement_no_update_or_delete
     BEFORE UPDATE OR DELETE ON ledger_movement
     FOR EACH ROW EXECUTE FUNCTION ledger_movement_append_only();
 CREATE TRIGGER ledger_movement_no_truncate

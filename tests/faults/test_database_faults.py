@@ -12,22 +12,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.live import Cluster, Gunicorn, Reply, manage, prepare_demo_database
+from tests.live import Gunicorn, Reply, manage
 
 pytestmark = pytest.mark.faults
 
 CLIENT_THREADS = 4
 STOCK = 100_000  # so that no order in a run is short
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    cluster = Cluster()
-    try:
-        prepare_demo_database(cluster)
-        yield cluster
-    finally:
-        cluster.remove()
 
 
 @pytest.fixture

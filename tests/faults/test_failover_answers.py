@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.live import Cluster, Gunicorn, manage, prepare_demo_database
+from tests.live import Gunicorn, manage
 
 pytestmark = pytest.mark.faults
 
@@ -39,16 +39,6 @@ BEGIN {TERMINATE_SELF} RETURN NEW; END $$;
 CREATE TRIGGER terminate_self BEFORE UPDATE ON django_session
     FOR EACH ROW EXECUTE FUNCTION terminate_self();
 """
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    cluster = Cluster()
-    try:
-        prepare_demo_database(cluster)
-        yield cluster
-    finally:
-        cluster.remove()
 
 
 @pytest.fixture(scope="module")
