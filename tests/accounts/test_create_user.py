@@ -1,4 +1,8 @@
+import subprocess
+import sys
+
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
@@ -43,3 +47,18 @@ def test_role_groups_exist_after_migrate():
     from django.contrib.auth.models import Group
 
     assert set(Group.objects.values_list("name", flat=True)) >= {"warehouse", "auditor"}
+
+
+def test_create_user_without_a_terminal_or_a_password_says_how_to_give_one():
+    # As run from a script with nothing on stdin: getpass reads end of file.
+    result = subprocess.run(
+        [sys.executable, "manage.py", "create_user", "alice", "--role", "warehouse"],
+        cwd=settings.BASE_DIR,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "No password given" in result.stderr and "--password" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -23,8 +23,14 @@ class Command(BaseCommand):
         if not password:
             if not options.get("interactive", True):
                 raise CommandError("--password is required when not interactive.")
-            password = getpass.getpass("Password: ")
-            if password != getpass.getpass("Password (again): "):
+            try:
+                password = getpass.getpass("Password: ")
+                again = getpass.getpass("Password (again): ")
+            except EOFError:  # no terminal and nothing on stdin: say so, no traceback
+                raise CommandError(
+                    "No password given: run it at a terminal to be prompted, or pass --password."
+                ) from None
+            if password != again:
                 raise CommandError("The passwords do not match.")
         if not password:
             raise CommandError("The password must not be empty.")
