@@ -11,6 +11,7 @@ from knox.settings import CONSTANTS
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.roles import remember_roles
+from core.db import prepared_cursor
 from core.fastpath import AUTHENTICATED
 from core.instances import saved_instance
 
@@ -52,7 +53,7 @@ class TokenAuthentication(auth.TokenAuthentication):
             digest = hash_token(token)
         except (TypeError, UnicodeDecodeError, binascii.Error) as exc:
             raise AuthenticationFailed("Invalid token.") from exc
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(_TOKEN_QUERY, [token[: CONSTANTS.TOKEN_KEY_LENGTH]])
             rows = cursor.fetchall()
         for stored_digest, expiry, *user_row, group_names in rows:

@@ -1,7 +1,6 @@
 import json
 
 from django.contrib.postgres.aggregates import JSONBAgg
-from django.db import connection
 from django.db.models import (
     BooleanField,
     ExpressionWrapper,
@@ -19,6 +18,7 @@ from django.db.models.functions import Coalesce, JSONObject
 from catalog.exceptions import ProductNotFound
 from catalog.filters import ProductFilter
 from catalog.models import Product
+from core.db import prepared_cursor
 from core.filtering import apply_filters, names_a_filter
 from core.instances import saved_instance
 
@@ -163,13 +163,13 @@ class CatalogueRows:
         self.all = not active_only
 
     def count(self) -> int:
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(_COUNT_SQL, [self.all])
             return cursor.fetchone()[0]
 
     def __getitem__(self, page: slice) -> list[Product]:
         start, stop = page.start or 0, page.stop
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(_PAGE_SQL, [self.all, stop - start, start])
             rows = cursor.fetchall()
         products = []

@@ -154,6 +154,11 @@ else:
             ],
         )
     )
+    # Lets core.db.prepared_cursor prepare the hot paths' statements, once per connection
+    # (psycopg's threshold; Django's own cursors bind on the client and prepare nothing).
+    # None, psycopg's off switch, through PgBouncer: the next transaction may run on a
+    # server connection that has not prepared them.
+    _db_options.setdefault("prepare_threshold", 5)
 
 # DATABASE_REPLICA_URL: a streaming replica for the audit reads (history, export, as-of
 # balances), routed by core.routing; everything else, and every write, uses default. The
@@ -166,7 +171,7 @@ if DATABASE_REPLICA_URL:
     _replica = env.db_url_config(DATABASE_REPLICA_URL)
     _replica_options = _replica.setdefault("OPTIONS", {})
     # The app's own connection settings; not the primary URL's (target_session_attrs).
-    for _name in ("connect_timeout", "application_name", "options"):
+    for _name in ("connect_timeout", "application_name", "options", "prepare_threshold"):
         if _name in _db_options:
             _replica_options.setdefault(_name, _db_options[_name])
     DATABASES["replica"] = {

@@ -1,11 +1,59 @@
-"""Per-session database limits for the code paths that need other ones than a request."""
+"""Per-session database limits for the code paths that need other ones than a request,
+and the prepared statements of the hot paths."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
+from django.db.backends.postgresql.base import ServerBindingCursor
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import QuerySet
+
+
+class _PreparingCursor(ServerBindingCursor):
+    """Binds parameters on the server and prepares every statement it runs."""
+
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+class _LoggedPreparingCursor(CursorDebugWrapper):
+    """Django's debug wrapper (DEBUG, tests' query counts) around a _PreparingCursor: it
+    logs the statement with its parameters composed in, as Django's cursor does; psycopg
+    keeps no text of a prepared statement's execution for Django to read back."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(self.db.ops.compose_sql(sql, params)):
+            return CursorWrapper.execute(self, sql, params)
+
+
+@contextmanager
+def prepared_cursor(using: str = "default") -> Iterator:
+    """A cursor of the ``using`` connection whose statements are prepared once per
+    connection and then only executed: PostgreSQL parses and plans a posting's one
+    statement (a few CTEs, the hash expression) in about 0.6 ms, more than it takes to
+    run it; a prepared one is planned once (or, where PostgreSQL judges a custom plan
+    better, planned but not parsed again).
+
+    Use it for statements of a fixed text that run on every request, with explicit
+    casts on their parameters (they are bound on the server). Through a transaction
+    pooler (DATABASE_POOLED) the next transaction may run on another server connection,
+    which has not prepared them: there the connection has no ``prepare_threshold``
+    (config/settings.py) and psycopg prepares nothing. Queries still go through Django's
+    cursor wrapper (errors, logging, query counts)."""
+    connection = connections[using]
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = _PreparingCursor(connection.connection)
+    if connection.queries_logged:
+        cursor = _LoggedPreparingCursor(raw, connection)
+    else:
+        cursor = connection.make_cursor(raw)
+    with cursor:
+        yield cursor
 
 
 @contextmanager

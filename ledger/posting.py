@@ -29,6 +29,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
 from catalog.exceptions import ProductNotFound
+from core.db import prepared_cursor
 from core.filtering import MAX_ID
 from core.instances import saved_instance
 from events.services import event_append
@@ -435,7 +436,7 @@ def movements_post(
     for posting in postings:
         if not 0 < posting.product_id <= MAX_ID:  # no such product; no bigint array holds it
             raise ProductNotFound(product=posting.product_id)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         pairs = _pairs_in_lock_order(cursor, postings)
         if len(postings) == 1:
             return [_post_one(cursor, pairs[0], actor_id, events)]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from core.db import prepared_cursor
 from core.exceptions import InvalidInput
 from core.filtering import MAX_ID
 from ledger.exceptions import InvalidLineCount, InvalidQuantity, ReceiptNotFound, UnknownLocation
@@ -133,7 +134,7 @@ def _checked_lines(lines: Iterable[tuple[ProductRef, int]]) -> list[tuple[Produc
 
 
 def _post(receipt: Receipt, lines: list[ReceiptLine], location_id: int | None, actor_id) -> None:
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _INSERT_RECEIPT,
             {

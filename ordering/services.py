@@ -3,10 +3,11 @@
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Product
+from core.db import prepared_cursor
 from core.filtering import MAX_ID
 from core.instances import saved_instance
 from ledger.exceptions import (
@@ -171,7 +172,7 @@ def _new_order(*, customer_id: int, quantities: dict[int, int]) -> tuple[Order, 
     for position, (product_id, quantity) in enumerate(storable):
         params += [position, product_id, quantity]
     params += [customer_id, OrderStatus.PLACED, len(quantities), MAX_TOTAL]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_INSERT_ORDER.format(values=values), params)
         rows = cursor.fetchall()
     found = {row[0] for row in rows}

@@ -32,10 +32,13 @@ def test_pooled_connections_have_no_server_side_cursors_and_no_startup_options()
     assert pooled["DISABLE_SERVER_SIDE_CURSORS"] is True
     # PgBouncer refuses the options startup parameter: the limits are the role's defaults.
     assert "options" not in pooled["OPTIONS"]
+    # Nor can it carry a prepared statement from one transaction to the next.
+    assert "prepare_threshold" not in pooled["OPTIONS"]
     assert pooled["OPTIONS"]["target_session_attrs"] == "read-write"
     direct = databases(DATABASE_URL=PRIMARY)["dbs"]["default"]
     assert "lock_timeout=4000" in direct["OPTIONS"]["options"]
     assert not direct.get("DISABLE_SERVER_SIDE_CURSORS")
+    assert direct["OPTIONS"]["prepare_threshold"] == 5
 
 
 def test_the_replica_gets_the_apps_connection_settings_but_not_the_primarys_target():

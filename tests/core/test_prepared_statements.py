@@ -1,0 +1,87 @@
+"""The hot paths' statements are prepared once per connection (core.db.prepared_cursor)
+and then only executed, with the same answers; through a transaction pooler nothing is
+prepared."""
+
+import pytest
+from django.db import connection
+
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _prepared() -> dict[str, int]:
+    """This connection's prepared statements: the start of each one's text, and how many
+    times it has been planned (generic or custom plans)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT left(regexp_replace(statement, '\\s+', ' ', 'g'), 40),"
+            "       generic_plans + custom_plans FROM pg_prepared_statements"
+        )
+        counts: dict[str, int] = {}
+        for text, plans in cursor.fetchall():
+            counts[text.strip()] = counts.get(text.strip(), 0) + plans
+        return counts
+
+
+def _post_orders(customer, product, count: int) -> None:
+    for _ in range(count):
+        response = customer.post(
+            "/api/v1/orders/", {"lines": [{"product": product.id, "quantity": 1}]}, format="json"
+        )
+        assert response.status_code == 201, response.content
+
+
+def test_orders_restocks_and_lists_run_prepared_statements(customer, warehouse):
+    product = ProductFactory(stock=100)
+    _post_orders(customer, product, 3)
+    for _ in range(3):
+        response = warehouse.post(
+            f"/api/v1/products/{product.id}/restocks/", {"quantity": 2}, format="json"
+        )
+        assert response.status_code == 201, response.content
+    assert customer.get("/api/v1/products/").status_code == 200
+
+    prepared = _prepared()
+    for start in (
+        "WITH u AS ( UPDATE ledger_stockbalance",  # the posting
+        "SELECT t.digest, t.expiry",  # the token check
+        "WITH v(position, product_id, quantity)",  # the order and its lines
+        "SELECT count(*) FROM catalog_product",  # the product list's count
+    ):
+        assert any(text.startswith(start) for text in prepared), (start, list(prepared))
+    # The token check ran for each of the 7 requests, planned once per set of parameter
+    # types at most, not once per request.
+    token_plans = sum(n for text, n in prepared.items() if text.startswith("SELECT t.digest"))
+    assert token_plans >= 7
+    response = customer.get(f"/api/v1/products/{product.id}/")
+    assert response.json()["on_hand"] == 100 - 3 + 3 * 2
+
+
+def test_a_refused_posting_leaves_the_prepared_statements_usable(customer):
+    product = ProductFactory(stock=2)
+    _post_orders(customer, product, 1)
+    response = customer.post(
+        "/api/v1/orders/", {"lines": [{"product": product.id, "quantity": 5}]}, format="json"
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "insufficient_stock"
+    _post_orders(customer, product, 1)
+    assert customer.get(f"/api/v1/products/{product.id}/").json()["on_hand"] == 0
+
+
+def test_without_a_threshold_nothing_is_prepared(customer):
+    """DATABASE_POOLED leaves the connection without psycopg's prepare_threshold
+    (tests/config/test_pooled_settings.py): the same requests then prepare nothing."""
+    product = ProductFactory(stock=10)
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    raw = connection.connection
+    threshold, raw.prepare_threshold = raw.prepare_threshold, None
+    try:
+        _post_orders(customer, product, 3)
+        assert _prepared() == {}
+    finally:
+        raw.prepare_threshold = threshold
+    assert customer.get(f"/api/v1/products/{product.id}/").json()["on_hand"] == 7
