@@ -22,6 +22,7 @@ balance rows: two statements, whatever the number of lines.
 
 import json
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -29,7 +30,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
 from catalog.exceptions import ProductNotFound
-from core.db import prepared_cursor
+from core.db import prepared_cursor, sole_statement
 from core.filtering import MAX_ID
 from core.instances import saved_instance
 from events.services import event_append
@@ -408,11 +409,15 @@ def movements_post(
     postings: Sequence[Posting],
     actor_id: int | None,
     events: Sequence[tuple[str, str, dict]] = (),
+    alone: bool = False,
 ) -> list[Movement]:
     """Append ``postings`` to the ledger and update the balances; returns the movements
     in lock order: by (product id, location id), then in the order given.
 
     Must run inside the caller's transaction (each service opens exactly one).
+    ``alone``: that transaction holds nothing else, before or after; a single posting
+    to the default location is then one statement run as its own transaction
+    (core.db.sole_statement), without the round trips of BEGIN and COMMIT.
     Locks: the named locations (FOR KEY SHARE, so none is archived meanwhile), then the
     balance row of every (product, location) posted to, in (product id, location id)
     order, so that concurrent postings cannot deadlock; held until the caller commits.
@@ -439,7 +444,7 @@ def movements_post(
     with prepared_cursor() as cursor:
         pairs = _pairs_in_lock_order(cursor, postings)
         if len(postings) == 1:
-            return [_post_one(cursor, pairs[0], actor_id, events)]
+            return [_post_one(cursor, pairs[0], actor_id, events, alone=alone)]
         if len(pairs) == len(postings):  # one movement per balance row
             return _post_each(cursor, pairs, actor_id, events)
         if len(pairs) == 1:
@@ -464,12 +469,15 @@ def movements_post(
     return movements
 
 
-def _post_one(cursor, pair: _Pair, actor_id: int | None, events) -> Movement:
-    """Post a pair's single posting with one statement (_ONE_SQL); raises as
-    movements_post does when the conditional UPDATE leaves the row alone."""
+def _post_one(cursor, pair: _Pair, actor_id: int | None, events, *, alone: bool) -> Movement:
+    """Post a pair's single posting with one statement (_ONE_SQL), on its own if
+    ``alone`` and nothing ran before it; raises as movements_post does when the
+    conditional UPDATE leaves the row alone (the refusal's read runs after it: the
+    statement changed nothing then)."""
     (posting,) = pair.postings
     params = [pair.product_id, pair.location_id, *_posting_values(pair, actor_id)]
-    cursor.execute(_one_sql(len(events)), params + _event_params(events))
+    with sole_statement() if alone else nullcontext():
+        cursor.execute(_one_sql(len(events)), params + _event_params(events))
     row = cursor.fetchone()
     if row is None:
         _raise_refusal(cursor, [pair])

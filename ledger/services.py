@@ -51,7 +51,7 @@ def stock_restock(
         location_id=location_id,
         expected_version=expected_version,
     )
-    return movements_post(postings=[posting], actor_id=actor_id)[0]
+    return movements_post(postings=[posting], actor_id=actor_id, alone=True)[0]
 
 
 @transaction.atomic
@@ -87,7 +87,7 @@ def stock_adjust(
         location_id=location_id,
         expected_version=expected_version,
     )
-    return movements_post(postings=[posting], actor_id=actor_id)[0]
+    return movements_post(postings=[posting], actor_id=actor_id, alone=True)[0]
 
 
 @transaction.atomic

@@ -2,9 +2,18 @@
 and then only executed, with the same answers; through a transaction pooler nothing is
 prepared."""
 
-import pytest
-from django.db import connection
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import psycopg
+import pytest
+from django.db import connection, transaction
+from psycopg.pq import Trace
+
+from ledger.models import Movement
+from ledger.services import stock_restock
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -85,3 +94,76 @@ def test_without_a_threshold_nothing_is_prepared(customer):
     finally:
         raw.prepare_threshold = threshold
     assert customer.get(f"/api/v1/products/{product.id}/").json()["on_hand"] == 7
+
+
+# --- A service's sole statement runs as its own transaction (core.db.sole_statement) -----
+
+
+@contextmanager
+def commands_sent() -> Iterator[list[str]]:
+    """The transaction commands (BEGIN, COMMIT, ROLLBACK) this connection sends to the
+    server during the block, as libpq's trace of the protocol shows them."""
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    sent: list[str] = []
+    with tempfile.TemporaryFile("w+") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            yield sent
+        finally:
+            pgconn.untrace()
+            trace.seek(0)
+            sent += re.findall(
+                r'^F\s+\d+\s+Query\s+"(BEGIN|COMMIT|ROLLBACK)"', trace.read(), re.MULTILINE
+            )
+
+
+def _on_hand_elsewhere(product_id: int) -> int:
+    """The product's on-hand units as another connection reads them."""
+    params = {
+        key: value
+        for key, value in connection.get_connection_params().items()
+        if key not in ("cursor_factory", "context")
+    }
+    with psycopg.connect(**params) as other:
+        return other.execute(
+            "SELECT sum(on_hand) FROM ledger_stockbalance WHERE product_id = %s", [product_id]
+        ).fetchone()[0]
+
+
+def test_a_restock_is_one_statement_without_begin_or_commit(committed_db, warehouse):
+    product = ProductFactory(stock=5)
+    with commands_sent() as sent:
+        response = warehouse.post(
+            f"/api/v1/products/{product.id}/restocks/", {"quantity": 2}, format="json"
+        )
+    assert response.status_code == 201, response.content
+    assert sent == []
+    # Committed: another connection sees it.
+    assert _on_hand_elsewhere(product.id) == 7
+
+
+def test_a_refused_adjustment_writes_nothing_on_its_own(committed_db, warehouse):
+    product = ProductFactory(stock=5)
+    with commands_sent() as sent:
+        response = warehouse.post(
+            f"/api/v1/products/{product.id}/adjustments/",
+            {"quantity": -9, "reason": "damaged"},
+            format="json",
+        )
+    assert response.status_code == 409, response.content
+    assert response.json()["code"] == "insufficient_stock"
+    # The refusal's own read ran in a transaction of its own, rolled back.
+    assert sent == ["BEGIN", "ROLLBACK"]
+    assert _on_hand_elsewhere(product.id) == 5
+    assert Movement.objects.filter(product_id=product.id).count() == 1
+
+
+def test_inside_a_callers_transaction_the_posting_is_part_of_it(committed_db):
+    product = ProductFactory(stock=5)
+    with commands_sent() as sent, pytest.raises(RuntimeError), transaction.atomic():
+        stock_restock(product_id=product.id, quantity=3, actor_id=None)
+        raise RuntimeError("the caller changes its mind")
+    assert sent == ["BEGIN", "ROLLBACK"]
+    assert _on_hand_elsewhere(product.id) == 5
