@@ -306,18 +306,21 @@ _ONE_MOVEMENT = {
 assert set(_ONE_MOVEMENT) == {name for name, _ in _MOVEMENT_COLUMNS}, "a column is missing"
 
 
-def _posting_sql(source: str, params: tuple, match: str, *, looked_up: bool) -> str:
+def _posting_sql(
+    source: str, params: tuple, match: str, *, looked_up: bool, before: str = ""
+) -> str:
     """The statement that posts one movement to each balance row it matches: the rows
     of ``source`` (columns ``params``) joined to theirs by ``match``. ``looked_up``: the
     product's reorder level and the location's code are read here (one row, by primary
     key); else the rows were locked first and ``source`` carries the reorder level (no
-    join that a stale statistic could plan as a nested loop over thousands of rows)."""
+    join that a stale statistic could plan as a nested loop over thousands of rows).
+    ``before``: the caller's own CTEs ahead of the posting's (``name AS (...), ``)."""
     joins, level, code = ", catalog_product AS p, ledger_location AS l", "p.reorder_level", "l.code"
     if not looked_up:
         joins, level, code = "", "v.reorder_level", "NULL::varchar"
     returned = dict.fromkeys([*ledger_events.RETURNED_COLUMNS, "hash"])
     return f"""
-WITH u AS (
+WITH {before}u AS (
 UPDATE ledger_stockbalance AS b
    SET (on_hand, reserved, incoming, version, updated_at, last_hash) = (
        SELECT n.on_hand, n.reserved, n.incoming, n.version, n.t,
@@ -365,6 +368,37 @@ _POSTED = (
     " SELECT m.id, m.product_id, m.location_id, {code}, m.seq, m.balance_after,"
     " m.reserved_after, m.incoming_after, m.recorded_at, m.hash FROM m"
 )
+
+
+def posting_with_sql(
+    *, before: str, row_from: str, posting: dict[str, str], after: str, events: str, result: str
+) -> str:
+    """A one-movement posting at the default location inside a caller's own statement,
+    so that writing the caller's rows and the posting is one statement (placing an
+    order of one line): the same UPDATE, movement, alert and events as _ONE_SQL.
+
+    ``before``: the caller's CTEs ahead of the posting's, each ``name AS (...), ``;
+    ``row_from``: what the posting's one row (at most) is selected from, and
+    ``posting``: that row's values, as SQL expressions by _ONE_PARAMS name (the others
+    are NULL; ``location_id`` must be: the default location); ``after``: the caller's
+    CTEs after the posting's (``, name AS (...)``; they may read ``u``, the updated
+    balance row, empty if the posting was refused, and ``m``, the movement);
+    ``events``: the caller's own events, as UNION ALL branches of (1, number, type,
+    version, occurred_at, subject, data) after the movement's; ``result``: the final
+    SELECT. Locks the balance row (the UPDATE), as movements_post does. A refused
+    posting writes nothing of the posting's; the caller's ``after`` must then write
+    nothing either (condition it on ``u``)."""
+    assert set(posting) <= {name for name, _ in _ONE_PARAMS} - {"location_id"}
+    values = ", ".join(f"({posting.get(name, 'NULL')})::{kind}" for name, kind in _ONE_PARAMS)
+    sql = _posting_sql(
+        f"(SELECT {values} FROM {row_from})",
+        _ONE_PARAMS,
+        f"b.product_id = v.product_id AND b.location_id = {_DEFAULT}"
+        " AND p.id = b.product_id AND l.id = b.location_id",
+        looked_up=True,
+        before=before,
+    )
+    return sql + after + _EVENTS_SQL.format(extra=events) + " " + result
 
 
 @cache

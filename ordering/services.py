@@ -1,15 +1,12 @@
 """Placing and cancelling orders: each one transaction through the ledger's posting."""
 
 from collections.abc import Iterable
-from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import Product
 from core.db import prepared_cursor
 from core.filtering import MAX_ID
-from core.instances import saved_instance
 from ledger.exceptions import (
     ExceedsReservation,
     HistoryDetached,
@@ -28,13 +25,13 @@ from ordering.exceptions import (
     UnknownProducts,
 )
 from ordering.models import Order, OrderLine, OrderStatus
+from ordering.one_line import MAX_TOTAL, order_place_one_line, placed_order
 from ordering.selectors import order_get
 
 MAX_LINES = 100
 # Units in one order, all lines together. It also bounds the original API's answer,
 # which lists one product id per unit.
 MAX_UNITS = 10_000
-MAX_TOTAL = Decimal("999999999999.99")  # Order.total: 14 digits, 2 of them decimals
 
 
 def order_place(
@@ -48,14 +45,16 @@ def order_place(
     """Place an order: one consumption movement per product, all or nothing, taking
     available units at one location (None: the default one).
 
-    Reads the products (one query, for prices and to refuse unknown or archived ones),
-    writes the order and its lines, then posts through movements_post, which locks the
-    balance rows in (product, location) order. Costs n + 3 statements for n products
-    (two more at a named location). If the posting is refused for want of units, that
-    transaction is rolled back (its locks with it), the overdue holds of the short
-    products are expired (their own transaction) and, if any were or the short lines'
-    units are available by now, the order is tried once more; inside a caller's
-    transaction each is a savepoint instead.
+    An order of one line at the default location is first tried as one statement
+    (ordering.one_line), its own transaction; if it cannot be placed so, it wrote
+    nothing, and the general path follows. That path reads the products (one query, for
+    prices and to refuse unknown or archived ones), writes the order and its lines, then
+    posts through movements_post, which locks the balance rows in (product, location)
+    order. Costs n + 3 statements for n products (two more at a named location). If the
+    posting is refused for want of units, that transaction is rolled back (its locks
+    with it), the overdue holds of the short products are expired (their own
+    transaction) and, if any were or the short lines' units are available by now, the
+    order is tried once more; inside a caller's transaction each is a savepoint instead.
 
     With ``reservation_id``, the order takes held units instead: see
     _order_from_reservation (``lines`` then names the units taken, each at most those
@@ -74,6 +73,14 @@ def order_place(
             any_reservation=any_reservation,
         )
     _check_size(quantities)
+    if location_id is None and len(quantities) == 1:
+        ((product_id, quantity),) = quantities.items()
+        if 0 < product_id <= MAX_ID:
+            order = _order_place_one_line(
+                customer_id=customer_id, product_id=product_id, quantity=quantity
+            )
+            if order is not None:
+                return order
     try:
         return _order_place(customer_id=customer_id, quantities=quantities, location_id=location_id)
     except InsufficientStock as refusal:
@@ -87,6 +94,11 @@ def _check_size(quantities: dict[int, int]) -> None:
         raise OrderTooLarge(f"An order has 1 to {MAX_LINES} products.")
     if sum(quantities.values()) > MAX_UNITS:
         raise OrderTooLarge(f"An order has at most {MAX_UNITS} units.")
+
+
+@transaction.atomic
+def _order_place_one_line(*, customer_id: int, product_id: int, quantity: int) -> Order | None:
+    return order_place_one_line(customer_id=customer_id, product_id=product_id, quantity=quantity)
 
 
 @transaction.atomic
@@ -182,30 +194,17 @@ def _new_order(*, customer_id: int, quantities: dict[int, int]) -> tuple[Order, 
     order_id, created_at, total = rows[0][4:7]
     if order_id is None:
         raise OrderTooLarge(f"An order's total cannot exceed {MAX_TOTAL}.")
-    order = saved_instance(
-        Order,
-        id=order_id,
+    order = placed_order(
         customer_id=customer_id,
-        status=OrderStatus.PLACED,
+        order_id=order_id,
         created_at=created_at,
-        cancelled_at=None,
         total=total,
+        lines=[
+            (line_id, product_id, sku, name, price, quantities[product_id])
+            for product_id, sku, name, price, _, _, _, line_id in sorted(rows, key=lambda r: r[7])
+        ],
     )
-    lines = []
-    for product_id, sku, name, price, _, _, _, line_id in sorted(rows, key=lambda row: row[7]):
-        product = saved_instance(Product, id=product_id, sku=sku, name=name, price=price)
-        line = saved_instance(
-            OrderLine,
-            id=line_id,
-            order_id=order_id,
-            product_id=product_id,
-            quantity=quantities[product_id],
-            unit_price=price,
-        )
-        line._state.fields_cache["product"] = product
-        lines.append(line)
-    order.prefetched_lines = lines
-    return order, lines
+    return order, order.prefetched_lines
 
 
 # The products (known and active only), the order (only if all are, and its total fits)

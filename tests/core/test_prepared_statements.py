@@ -14,6 +14,7 @@ from psycopg.pq import Trace
 
 from ledger.models import Movement
 from ledger.services import stock_restock
+from ordering.models import Order
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +56,7 @@ def test_orders_restocks_and_lists_run_prepared_statements(customer, warehouse):
     for start in (
         "WITH u AS ( UPDATE ledger_stockbalance",  # the posting
         "SELECT t.digest, t.expiry",  # the token check
-        "WITH v(position, product_id, quantity)",  # the order and its lines
+        "WITH q AS ( SELECT p.id AS product_id",  # a one-line order, its line and posting
         "SELECT count(*) FROM catalog_product",  # the product list's count
     ):
         assert any(text.startswith(start) for text in prepared), (start, list(prepared))
@@ -167,3 +168,27 @@ def test_inside_a_callers_transaction_the_posting_is_part_of_it(committed_db):
         raise RuntimeError("the caller changes its mind")
     assert sent == ["BEGIN", "ROLLBACK"]
     assert _on_hand_elsewhere(product.id) == 5
+
+
+def test_a_one_line_order_is_one_statement_without_begin_or_commit(committed_db, customer):
+    product = ProductFactory(stock=5)
+    with commands_sent() as sent:
+        _post_orders(customer, product, 1)
+    assert sent == []
+    assert _on_hand_elsewhere(product.id) == 4
+
+
+def test_a_refused_one_line_order_takes_the_general_path_and_writes_nothing(committed_db, customer):
+    product = ProductFactory(stock=1)
+    with commands_sent() as sent:
+        response = customer.post(
+            "/api/v1/orders/", {"lines": [{"product": product.id, "quantity": 2}]}, format="json"
+        )
+    assert response.status_code == 409
+    assert response.json()["code"] == "insufficient_stock"
+    # The one statement wrote nothing; the general path's transaction was rolled back
+    # (then the product's overdue holds were looked for, in a transaction of their own).
+    assert sent == ["BEGIN", "ROLLBACK", "BEGIN", "COMMIT"]
+    assert _on_hand_elsewhere(product.id) == 1
+    assert not Order.objects.exists()
+    assert Movement.objects.filter(product_id=product.id).count() == 1
