@@ -1,15 +1,17 @@
 """Per-session database limits for the code paths that need other ones than a request,
 and the prepared statements of the hot paths."""
 
+import datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import QuerySet
-from psycopg.pq import TransactionStatus
+from psycopg.pq import Format, TransactionStatus
 
 
 class _PreparingCursor(ServerBindingCursor):
@@ -17,6 +19,25 @@ class _PreparingCursor(ServerBindingCursor):
 
     def execute(self, query, params=None, *, prepare=True, binary=None):
         return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+_TIMESTAMPTZ = psycopg.adapters.types["timestamptz"].oid
+# psycopg's own loader: C with psycopg's binary package.
+_TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(_TIMESTAMPTZ, Format.TEXT)
+
+
+def _timestamps_loaded_in_c(connection, cursor) -> None:
+    """Let ``cursor`` load timestamptz values with psycopg's own loader instead of
+    Django's (a Python subclass of psycopg's pure-Python loader whose one addition is to
+    set each value's tzinfo to the connection's time zone), when the session's time zone
+    is UTC: psycopg then sets that same ``datetime.UTC`` itself, so the values are the
+    same, at 0.15 µs each instead of 2.5 (a page of products holds 100). Django keeps
+    its loader on its own cursors (it checks it for each one it makes)."""
+    if (
+        connection.timezone is datetime.UTC
+        and connection.connection.info.parameter_status("TimeZone") == "UTC"
+    ):
+        cursor.adapters.register_loader(_TIMESTAMPTZ, _TIMESTAMPTZ_LOADER)
 
 
 class _LoggedPreparingCursor(CursorDebugWrapper):
@@ -49,6 +70,7 @@ def prepared_cursor(using: str = "default") -> Iterator:
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
         raw = _PreparingCursor(connection.connection)
+    _timestamps_loaded_in_c(connection, raw)
     if connection.queries_logged:
         cursor = _LoggedPreparingCursor(raw, connection)
     else:

@@ -6,12 +6,14 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 from django.db import connection, transaction
 from psycopg.pq import Trace
 
+from core.db import prepared_cursor
 from ledger.models import Movement
 from ledger.services import stock_restock
 from ordering.models import Order
@@ -192,3 +194,17 @@ def test_a_refused_one_line_order_takes_the_general_path_and_writes_nothing(comm
     assert _on_hand_elsewhere(product.id) == 1
     assert not Order.objects.exists()
     assert Movement.objects.filter(product_id=product.id).count() == 1
+
+
+def test_the_hot_paths_timestamps_are_djangos_values():
+    """core.db.prepared_cursor loads timestamptz with psycopg's own loader: the same
+    aware datetimes, in the same UTC, as Django's cursors give."""
+    sql = "SELECT '2026-12-04 08:30:01.123456+02'::timestamptz, NULL::timestamptz"
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        django_row = cursor.fetchone()
+    with prepared_cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    assert row == django_row == (datetime(2026, 12, 4, 6, 30, 1, 123456, tzinfo=UTC), None)
+    assert row[0].tzinfo is django_row[0].tzinfo is UTC
