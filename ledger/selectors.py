@@ -7,6 +7,7 @@ from django.db.models import F, Prefetch, QuerySet
 from django.utils import timezone
 
 from catalog.exceptions import ProductNotFound, UnknownProducts
+from core.db import prepared_cursor
 from core.filtering import MAX_ID, apply_filters
 from ledger.exceptions import (
     HistoryDetached,
@@ -289,7 +290,9 @@ def balance_as_of(
     sql = _AS_OF.format(location="AND b.location_id = %s" if location is not None else "")
     if location is not None:
         params.append(location.id)
-    with connection.cursor() as cursor:
+    # Prepared: PostgreSQL plans this join over every partition's index in more time
+    # than it takes to run it; a generic plan prunes the months after T when it starts.
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if rows and rows[0][-1] is not None and as_of < rows[0][-1]:
