@@ -542,42 +542,34 @@ def _service_writer(index, start, product_ids, actor_id, seed):
 
 def _raw_writer(index, start, product_ids, actor_id, seed, connect_params, statement):
     """A writer process sending, with psycopg and no Django, the statement the service
-    sends per posting, with the same parameters, one transaction per posting. It uses a
-    client-side-binding cursor as Django does, so the difference from the service is the
-    service layer itself."""
+    sends per posting, with the same parameters, as the service sends it: prepared once
+    (parameters bound on the server) and run as its own transaction (autocommit: no
+    BEGIN, no COMMIT; core.db.prepared_cursor and sole_statement). So the difference
+    from the service is the service layer itself."""
     import psycopg
 
     rng = random.Random(seed * 1_000 + index)
-    connection = psycopg.connect(
-        **connect_params, autocommit=False, cursor_factory=psycopg.ClientCursor
-    )
+    connection = psycopg.connect(**connect_params, autocommit=True, prepare_threshold=0)
     cursor = connection.cursor()
     clock = time.perf_counter
-    spent = [0.0, 0.0]  # BEGIN + the posting's statement, COMMIT
+    spent = [0.0]  # the posting's statement, its commit included
 
     def post(number: int) -> bool:
         product_id, quantity, adjustment = _next_posting(rng, number, product_ids)
         t0 = clock()
-        # In a transaction-less connection psycopg sends BEGIN first, as under Django.
         # ledger.posting._ONE_PARAMS: product, location (None: the default), kind,
         # quantity, the on hand, reserved and incoming deltas, the expected version
         # (none), the actor, reason, reference, note and the six documents (none).
         kind, reason = ("adjustment", ADJUSTMENT_REASON) if adjustment else ("restock", "")
         params = [product_id, None, kind, quantity, quantity, 0, 0, None, actor_id, reason]
-        cursor.execute(statement, params + ["", ""] + [None] * 6)
+        cursor.execute(statement, params + ["", ""] + [None] * 6, prepare=True)
         row = cursor.fetchone()
-        t1 = clock()
-        if row is None:
-            connection.rollback()
-            return False
-        connection.commit()
-        spent[0] += t1 - t0
-        spent[1] += clock() - t1
-        return True
+        spent[0] += clock() - t0
+        return row is not None
 
     for number in range(WARMUP_POSTINGS):
         post(number)
-    spent[:] = [0.0, 0.0]
+    spent[:] = [0.0]
     result = _timed_postings(post, start)
     connection.close()
     return {**result, "spent": spent}
@@ -599,7 +591,8 @@ def _summarise(rounds) -> dict:
     }
     if "spent" in results[0]:
         summary["spent_us"] = [
-            1_000_000 * sum(r["spent"][part] for r in results) / max(done, 1) for part in range(2)
+            1_000_000 * sum(r["spent"][part] for r in results) / max(done, 1)
+            for part in range(len(results[0]["spent"]))
         ]
     return summary
 
@@ -688,8 +681,7 @@ def _print_postings(rows, duration, ledger_size) -> None:
         [
             "products",
             "writers",
-            "BEGIN+posting",
-            "COMMIT",
+            "posting+commit",
             "other",
             "service extra",
             "CPU: raw",
@@ -715,17 +707,18 @@ def _print_postings(rows, duration, ledger_size) -> None:
             "service/s: postings committed per second by all writers together through"
             " ledger.services.stock_restock / stock_adjust (each one transaction around"
             " movements_post). raw SQL/s: the same writers sending the same statement"
-            " with the same parameters with psycopg directly, one transaction per posting."
+            " with the same parameters with psycopg directly, prepared, one transaction"
+            " per posting."
             " service/raw is the figure that matters: 1.00x means the service layer costs"
             " nothing on top of the SQL; 0.80x means it takes 20% of the throughput."
             " (per block): the lowest and highest ratio over the service-raw-raw-service"
             " blocks; a wide range means the machine was noisy (other processes, autovacuum,"
             " checkpoints) and the cell deserves a rerun before drawing conclusions.",
-            "Each posting is 3 round trips (BEGIN, the one statement whose conditional"
+            "Each posting is 1 round trip: the one prepared statement, whose conditional"
             " UPDATE locks the balance row and whose INSERT writes the movement, its hash"
-            " and its event, COMMIT) and the COMMIT waits for the WAL flush (see"
-            " synchronous_commit above), so a single writer's rate is bounded by"
-            " round-trip and flush latency, not CPU.",
+            " and its event, run as its own transaction, whose commit waits for the WAL"
+            " flush (see synchronous_commit above); so a single writer's rate is bounded"
+            " by flush latency, not CPU.",
             "1 (hot): every posting goes to the same product, so writers queue on its"
             " balance row lock, held from the UPDATE until the COMMIT has flushed; extra"
             " writers cannot add throughput there. 1,000: a random product per posting,"
@@ -735,10 +728,10 @@ def _print_postings(rows, duration, ledger_size) -> None:
             " Python and the 16 server backends compete for the same CPUs, so any CPU the"
             " service layer adds per posting shows up directly as lost throughput.",
             "ms/posting: mean time a writer spends per posting (writers x seconds /"
-            " postings). The second table splits the raw writers' time by statement"
-            " (wall time waiting for each: BEGIN + the posting's statement, where under"
-            " contention the UPDATE waits for the row lock; COMMIT; 'other': the client's"
-            " own work between them); 'service extra' is service minus raw ms/posting. CPU: the"
+            " postings). The second table splits the raw writers' time: the wall time"
+            " waiting for the posting's statement and its commit (under contention the"
+            " UPDATE waits for the row lock) and 'other', the client's own work between"
+            " them; 'service extra' is service minus raw ms/posting. CPU: the"
             " writer processes' own CPU time (user + system) per posting, raw and"
             " through the service; their difference is what the service layer (Django's"
             " transaction and cursor wrappers, the Movement instances) costs the client, and"
