@@ -1,9 +1,9 @@
 """An order of one line at the default location, the most common order, placed by one
 statement: the product read, the order and its line written and the line's consumption
 posted (ledger.posting.posting_with_sql), run as its own transaction when nothing else
-is in it (core.db.sole_statement). That is two round trips for the request (the token
-check and this) where the general path takes five (BEGIN, the order, the posting,
-COMMIT).
+is in it (core.db.sole_statement). The request then costs two round trips, the token
+check and this, where the general path takes five: the token check, BEGIN, the order,
+the posting and COMMIT.
 
 The order's and the line's ids are drawn from their sequences before anything is
 written, so that the movement's hash, computed by the UPDATE, covers the line's id as

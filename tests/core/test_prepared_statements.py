@@ -208,3 +208,18 @@ def test_the_hot_paths_timestamps_are_djangos_values():
         row = cursor.fetchone()
     assert row == django_row == (datetime(2026, 12, 4, 6, 30, 1, 123456, tzinfo=UTC), None)
     assert row[0].tzinfo is django_row[0].tzinfo is UTC
+
+
+def test_a_transaction_the_caller_opened_by_hand_holds_the_posting(committed_db):
+    """With autocommit turned off by the caller, the service's block is not the whole
+    transaction: the posting waits for the caller's commit or rollback."""
+    product = ProductFactory(stock=5)
+    transaction.set_autocommit(False)
+    try:
+        with commands_sent() as sent:
+            stock_restock(product_id=product.id, quantity=3, actor_id=None)
+            transaction.rollback()
+    finally:
+        transaction.set_autocommit(True)
+    assert sent == ["BEGIN", "ROLLBACK"]
+    assert _on_hand_elsewhere(product.id) == 5
