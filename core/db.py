@@ -13,14 +13,6 @@ from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import QuerySet
 from psycopg.pq import Format, TransactionStatus
 
-
-class _PreparingCursor(ServerBindingCursor):
-    """Binds parameters on the server and prepares every statement it runs."""
-
-    def execute(self, query, params=None, *, prepare=True, binary=None):
-        return super().execute(query, params, prepare=prepare, binary=binary)
-
-
 _TIMESTAMPTZ = psycopg.adapters.types["timestamptz"].oid
 # psycopg's own loader: C with psycopg's binary package.
 _TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(_TIMESTAMPTZ, Format.TEXT)
@@ -41,7 +33,7 @@ def _timestamps_loaded_in_c(connection, cursor) -> None:
 
 
 class _LoggedPreparingCursor(CursorDebugWrapper):
-    """Django's debug wrapper (DEBUG, tests' query counts) around a _PreparingCursor: it
+    """Django's debug wrapper (DEBUG, tests' query counts) around a prepared_cursor: it
     logs the statement with its parameters composed in, as Django's cursor does; psycopg
     keeps no text of a prepared statement's execution for Django to read back."""
 
@@ -52,11 +44,15 @@ class _LoggedPreparingCursor(CursorDebugWrapper):
 
 @contextmanager
 def prepared_cursor(using: str = "default") -> Iterator:
-    """A cursor of the ``using`` connection whose statements are prepared once per
-    connection and then only executed: parsing and planning a posting's one statement
-    (a few CTEs, the hash expression) cost PostgreSQL more than running it (1.27 ms of
-    the backend's CPU sent as text, 0.42 ms prepared); a prepared one is planned once
-    (or, where PostgreSQL judges a custom plan better, planned but not parsed again).
+    """A cursor of the ``using`` connection that binds parameters on the server, so
+    that psycopg prepares a statement once the connection has run it
+    ``prepare_threshold`` times (5, config/settings.py), and from then on only executes
+    it: parsing and planning a posting's one statement (a few CTEs, the hash
+    expression) cost PostgreSQL more than running it (1.27 ms of the backend's CPU sent
+    as text, 0.42 ms prepared); a prepared one is planned once (or, where PostgreSQL
+    judges a custom plan better, planned but not parsed again). A connection that lives
+    for a request or two (CONN_MAX_AGE=0) prepares nothing, and so pays no round trip
+    for preparing.
 
     Use it for statements of a fixed text that run on every request, with explicit
     casts on their parameters (they are bound on the server). Through a transaction
@@ -69,7 +65,7 @@ def prepared_cursor(using: str = "default") -> Iterator:
     connection.ensure_connection()
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
-        raw = _PreparingCursor(connection.connection)
+        raw = ServerBindingCursor(connection.connection)
     _timestamps_loaded_in_c(connection, raw)
     if connection.queries_logged:
         cursor = _LoggedPreparingCursor(raw, connection)
