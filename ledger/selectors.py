@@ -376,7 +376,7 @@ def products_resolve(
     refs = list(dict.fromkeys(refs))
     ids = [ref for ref in refs if isinstance(ref, int)]
     skus = [ref for ref in refs if isinstance(ref, str)]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_PRODUCTS_BY_REF, [[i for i in ids if 0 < i <= MAX_ID], skus])
         rows = [row for row in cursor.fetchall() if row[2] or not active_only]
     by_id = {row[0]: (row[0], row[1]) for row in rows}
