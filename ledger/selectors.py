@@ -2,7 +2,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import F, Prefetch, QuerySet
 from django.utils import timezone
 
