@@ -155,8 +155,8 @@ else:
         )
     )
     # Lets core.db.prepared_cursor prepare the hot paths' statements, once per connection,
-    # at a statement's 5th run there (psycopg's threshold; Django's own cursors bind on the
-    # client and prepare nothing).
+    # when a statement has run there this many times (psycopg's threshold; Django's own
+    # cursors bind on the client and prepare nothing).
     # None, psycopg's off switch, through PgBouncer: the next transaction may run on a
     # server connection that has not prepared them.
     _db_options.setdefault("prepare_threshold", 5)

@@ -98,6 +98,7 @@ def _check_size(quantities: dict[int, int]) -> None:
 
 @transaction.atomic
 def _order_place_one_line(*, customer_id: int, product_id: int, quantity: int) -> Order | None:
+    """ordering.one_line in a transaction of its own: as its only statement, it runs alone."""
     return order_place_one_line(customer_id=customer_id, product_id=product_id, quantity=quantity)
 
 
