@@ -1,6 +1,7 @@
 """The hot paths' statements are prepared once per connection (core.db.prepared_cursor)
 and then only executed, with the same answers; through a transaction pooler nothing is
-prepared."""
+prepared. A service transaction that is one statement runs as that statement alone
+(core.db.sole_statement): no BEGIN, no COMMIT."""
 
 import re
 import tempfile
@@ -145,16 +146,19 @@ def test_a_restock_is_one_statement_without_begin_or_commit(committed_db, wareho
     assert _on_hand_elsewhere(product.id) == 7
 
 
-def test_a_refused_adjustment_writes_nothing_on_its_own(committed_db, warehouse):
-    product = ProductFactory(stock=5)
+def _refused(client, path: str, body: dict) -> list[str]:
+    """Send a write that short stock refuses; the transaction commands it sent."""
     with commands_sent() as sent:
-        response = warehouse.post(
-            f"/api/v1/products/{product.id}/adjustments/",
-            {"quantity": -9, "reason": "damaged"},
-            format="json",
-        )
+        response = client.post(path, body, format="json")
     assert response.status_code == 409, response.content
     assert response.json()["code"] == "insufficient_stock"
+    return sent
+
+
+def test_a_refused_adjustment_writes_nothing_on_its_own(committed_db, warehouse):
+    product = ProductFactory(stock=5)
+    path = f"/api/v1/products/{product.id}/adjustments/"
+    sent = _refused(warehouse, path, {"quantity": -9, "reason": "damaged"})
     # The refusal's own read ran in a transaction of its own, rolled back.
     assert sent == ["BEGIN", "ROLLBACK"]
     assert _on_hand_elsewhere(product.id) == 5
@@ -180,12 +184,8 @@ def test_a_one_line_order_is_one_statement_without_begin_or_commit(committed_db,
 
 def test_a_refused_one_line_order_takes_the_general_path_and_writes_nothing(committed_db, customer):
     product = ProductFactory(stock=1)
-    with commands_sent() as sent:
-        response = customer.post(
-            "/api/v1/orders/", {"lines": [{"product": product.id, "quantity": 2}]}, format="json"
-        )
-    assert response.status_code == 409
-    assert response.json()["code"] == "insufficient_stock"
+    order = {"lines": [{"product": product.id, "quantity": 2}]}
+    sent = _refused(customer, "/api/v1/orders/", order)
     # The one statement wrote nothing; the general path's transaction was rolled back
     # (then the product's overdue holds were looked for, in a transaction of their own).
     assert sent == ["BEGIN", "ROLLBACK", "BEGIN", "COMMIT"]
