@@ -151,14 +151,18 @@ def _idle_followers(url, token, stop: threading.Event, ready: threading.Event):
         headers = {"Authorization": f"Token {token}"}
         limits = httpx.Limits(max_connections=FOLLOWERS + 10)
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=40, limits=limits) as c:
-            after = (await c.get("/api/v1/events/")).json()["next_after"]
+            start = (await c.get("/api/v1/events/")).json()["next_after"]
 
             async def follow():
+                # As a follower does (docs/events.md): each poll resumes from the last
+                # answer's next_after, which moves past the events of other types.
+                after = start
                 while not stop.is_set():
-                    await c.get(
+                    page = await c.get(
                         "/api/v1/events/",
                         params={"after": after, "types": "transfer.returned", "wait": 2},
                     )
+                    after = page.json()["next_after"]
 
             tasks = [asyncio.create_task(follow()) for _ in range(FOLLOWERS)]
             await asyncio.sleep(1)
