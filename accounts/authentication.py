@@ -1,4 +1,5 @@
 import binascii
+from dataclasses import dataclass
 from hmac import compare_digest
 
 from django.contrib.auth import get_user_model
@@ -10,7 +11,7 @@ from knox.models import get_token_model
 from knox.settings import CONSTANTS
 from rest_framework.exceptions import AuthenticationFailed
 
-from accounts.roles import remember_roles
+from accounts.roles import has_role_sql, remember_roles
 from core.db import prepared_cursor
 from core.fastpath import AUTHENTICATED
 from core.instances import saved_instance
@@ -38,6 +39,48 @@ SELECT t.digest, t.expiry, {", ".join(f'u."{c}"' for c in _USER_COLUMNS)},
 """
 
 
+@dataclass(frozen=True)
+class TokenCheck:
+    """A token to be checked by the statement that writes for its user, instead of by a
+    query of its own: a round trip less, which on a restock was a quarter of the
+    server's CPU. The statement selects the caller from ``caller_sql`` (a CTE) and
+    writes only if it found one; if it wrote nothing, the request takes the usual way,
+    whose token check (TokenAuthentication) then says what was wrong, if anything.
+
+    The digest is compared by PostgreSQL rather than with compare_digest: the row is
+    found by the token's key, and what a comparison's timing could tell is how much of
+    the stored SHA-512 digest matches, which says nothing of the token."""
+
+    key: str
+    digest: str
+
+    @classmethod
+    def of(cls, token: bytes) -> "TokenCheck | None":
+        """The check of ``token`` as sent; None if it is not even well formed."""
+        try:
+            token = token.decode("utf-8")
+            return cls(key=token[: CONSTANTS.TOKEN_KEY_LENGTH], digest=hash_token(token))
+        except (TypeError, UnicodeDecodeError, binascii.Error):
+            return None
+
+    @property
+    def params(self) -> dict:
+        return {"token_key": self.key, "token_digest": self.digest}
+
+
+def caller_sql(*roles: str) -> str:
+    """A CTE, ``caller AS (...)``, of the user (``user_id``) whose token TokenCheck.params
+    name, if it is unexpired, its user active and holding one of ``roles``; else no
+    row. As TokenAuthentication and the roles' permission classes decide."""
+    return f"""caller AS (
+    SELECT u.id AS user_id
+      FROM {AuthToken._meta.db_table} AS t JOIN {User._meta.db_table} AS u ON u.id = t.user_id
+     WHERE t.token_key = %(token_key)s::varchar AND t.digest = %(token_digest)s::varchar
+       AND (t.expiry IS NULL OR t.expiry >= statement_timestamp()) AND u.is_active
+       AND {has_role_sql("u", *roles)}
+)"""
+
+
 class TokenAuthentication(auth.TokenAuthentication):
     """knox's hashed, expiring tokens, authenticated in one query.
 
@@ -47,9 +90,17 @@ class TokenAuthentication(auth.TokenAuthentication):
     """
 
     def authenticate(self, request):
-        # A request core.fastpath has already authenticated and then handed to DRF.
+        # A request core.fastpath has already authenticated (or refused) and then
+        # handed to DRF.
         checked = getattr(request._request, AUTHENTICATED, None)
+        if isinstance(checked, AuthenticationFailed):
+            raise checked
         return checked if checked is not None else super().authenticate(request)
+
+    @staticmethod
+    def token_check(token: bytes) -> TokenCheck | None:
+        """``token`` to be checked by a write's own statement (core.fastpath)."""
+        return TokenCheck.of(token)
 
     def authenticate_credentials(self, token: bytes):
         try:

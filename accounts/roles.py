@@ -38,3 +38,26 @@ def remember_roles(user, group_names) -> frozenset[str]:
 
 def has_role(user, *roles: str) -> bool:
     return not roles_of(user).isdisjoint(roles)
+
+
+def has_role_sql(user: str, *roles: str) -> str:
+    """A SQL condition true where ``has_role`` is for the row ``user`` (an alias of the
+    user table): a superuser; or a member of the groups named by ``roles``; or, if
+    ``roles`` holds the customer role, a member of none of the role groups."""
+    from django.contrib.auth import get_user_model
+
+    membership = get_user_model().groups.through
+    groups = (
+        f"SELECT FROM auth_group AS g JOIN {membership._meta.db_table} AS ug"
+        f" ON ug.group_id = g.id WHERE ug.user_id = {user}.id AND g.name IN "
+    )
+
+    def named(names) -> str:
+        return "(" + ", ".join(f"'{name}'" for name in names) + ")"
+
+    terms = [f"{user}.is_superuser"]
+    if wanted := [role for role in GROUP_ROLES if role in roles]:
+        terms.append(f"EXISTS ({groups}{named(wanted)})")
+    if Role.CUSTOMER in roles:
+        terms.append(f"NOT EXISTS ({groups}{named(GROUP_ROLES)})")
+    return "(" + " OR ".join(terms) + ")"

@@ -385,8 +385,8 @@ def _print(rows, raw, args, duration) -> None:
             "gunicorn and Django's middleware cost before any view runs.",
             "Clients and server share this machine's CPUs, so on a small machine the rates are "
             "bounded by CPU: the Python clients take a share, and PostgreSQL takes another.",
-            "An order is the token lookup, one read of the products, one INSERT of the order "
-            "with its lines, the conditional UPDATE of the balance and one INSERT of the "
-            "movement; a restock is the token lookup and the two posting statements.",
+            "An order of one line and a restock are each one statement that checks the token "
+            "and writes (the order, its line, the balance, the movement and their events); "
+            "a receipt is the token check, then its own statements.",
         ]
     )

@@ -366,7 +366,7 @@ _EACH_SQL = _posting_sql(
 # code (the one-row statement's; the caller of the other has them from the lock).
 _POSTED = (
     " SELECT m.id, m.product_id, m.location_id, {code}, m.seq, m.balance_after,"
-    " m.reserved_after, m.incoming_after, m.recorded_at, m.hash FROM m"
+    " m.reserved_after, m.incoming_after, m.recorded_at, m.hash{extra} FROM m"
 )
 
 
@@ -401,15 +401,41 @@ def posting_with_sql(
     return sql + after + _EVENTS_SQL.format(extra=events) + " " + result
 
 
+def posting_values_sql(*, kind: str, quantity: str, **values: str) -> dict[str, str]:
+    """posting_with_sql's ``posting`` for a movement of ``kind``: its ``quantity`` and
+    the deltas the kind's effect gives it (SQL expressions), and ``values``."""
+    effect = EFFECTS[kind]
+    return {
+        "kind": f"'{kind}'",
+        "quantity": quantity,
+        "d_on_hand": f"{effect.on_hand} * {quantity}",
+        "d_reserved": f"{effect.reserved} * {quantity}",
+        "d_incoming": f"{effect.incoming} * {quantity}",
+        **values,
+    }
+
+
+def posted_sql(*extra: str) -> str:
+    """posting_with_sql's ``result`` that returns the movement (read by
+    posted_movement), then ``extra`` columns."""
+    return _POSTED.format(code="u.code", extra="".join(f", {e}" for e in extra)) + ", u"
+
+
+def posted_movement(row, posting: Posting, actor_id: int | None) -> Movement:
+    """The Movement of ``posting`` as a posted_sql ``row`` (without its extra columns)
+    tells it: no query."""
+    return _posted(row, posting, actor_id, {})
+
+
 @cache
 def _one_sql(extra: int) -> str:
-    posted = _POSTED.format(code="u.code") + ", u"
+    posted = _POSTED.format(code="u.code", extra="") + ", u"
     return _ONE_SQL + _EVENTS_SQL.format(extra=_EXTRA_EVENT * extra) + posted
 
 
 @cache
 def _each_sql(extra: int) -> str:
-    posted = _POSTED.format(code="NULL")
+    posted = _POSTED.format(code="NULL", extra="")
     return _EACH_SQL + _EVENTS_SQL.format(extra=_EXTRA_EVENT * extra) + posted
 
 

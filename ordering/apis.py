@@ -30,7 +30,13 @@ from ordering.exceptions import (
 from ordering.filters import OrderFilter
 from ordering.models import Order
 from ordering.selectors import order_get, order_list
-from ordering.services import MAX_LINES, MAX_UNITS, order_cancel, order_place
+from ordering.services import (
+    MAX_LINES,
+    MAX_UNITS,
+    order_cancel,
+    order_place,
+    order_place_checked,
+)
 
 
 def lines_of(order):
@@ -196,20 +202,33 @@ class OrderCancelApi(APIView):
 _LINE_KEYS = frozenset({"product", "quantity"})
 
 
-def _order_fast(user, data) -> tuple:
-    """The plain order (lines only) for core.fastpath: the same service and output as
-    OrderListCreateApi.post."""
+def _order_lines(data) -> list[tuple[int, int]]:
+    """The plain order's lines (lines only) for core.fastpath, as
+    OrderListCreateApi's serializer would take them; else NotForFastPath."""
     lines = only_keys(data, frozenset({"lines"}))["lines"]
     if type(lines) is not list or not 1 <= len(lines) <= MAX_LINES:
         raise NotForFastPath(lines)
-    pairs = [
+    return [
         (plain_int(line["product"], 1, MAX_ID), plain_int(line["quantity"], 1, MAX_UNITS))
         for line in (only_keys(line, _LINE_KEYS) for line in lines)
     ]
+
+
+def _order_fast(user, data) -> tuple:
+    """The plain order for core.fastpath: the same service and output as
+    OrderListCreateApi.post."""
     order = order_place(
-        customer_id=user.id, lines=pairs, any_reservation=has_role(user, Role.WAREHOUSE)
+        customer_id=user.id,
+        lines=_order_lines(data),
+        any_reservation=has_role(user, Role.WAREHOUSE),
     )
     return render_order(order), status.HTTP_201_CREATED, {}
+
+
+def _order_checked(check, data) -> tuple | None:
+    """_order_fast for a token the order's statement checks (order_place_checked)."""
+    order = order_place_checked(check=check, lines=_order_lines(data))
+    return None if order is None else (render_order(order), status.HTTP_201_CREATED, {})
 
 
 order_list_view = FastWrite(
@@ -217,4 +236,5 @@ order_list_view = FastWrite(
     allowed=lambda user: has_role(user, Role.CUSTOMER, Role.WAREHOUSE),
     handle=_order_fast,
     allow="GET, POST, HEAD, OPTIONS",
+    handle_checked=_order_checked,
 ).as_view()

@@ -16,34 +16,30 @@ not. A sequence value drawn then is skipped, as a rolled-back insert skips one."
 
 from decimal import Decimal
 
+from accounts.authentication import TokenCheck, caller_sql
+from accounts.roles import Role
 from catalog.models import Product
 from core.db import prepared_cursor, sole_statement
 from core.instances import saved_instance
 from events.types import REGISTRY
-from ledger.fold import EFFECTS
 from ledger.models import MovementKind
-from ledger.posting import posting_with_sql
+from ledger.posting import posting_values_sql, posting_with_sql
 from ordering.models import Order, OrderLine, OrderStatus
 
 MAX_TOTAL = Decimal("999999999999.99")  # Order.total: 14 digits, 2 of them decimals
 
 
 def _posting() -> dict[str, str]:
-    effect = EFFECTS[MovementKind.CONSUMPTION]
-    taken = "(-q.quantity)"
-    return {
-        "product_id": "q.product_id",
-        "kind": f"'{MovementKind.CONSUMPTION}'",
-        "quantity": taken,
-        "d_on_hand": f"{effect.on_hand} * {taken}",
-        "d_reserved": f"{effect.reserved} * {taken}",
-        "d_incoming": f"{effect.incoming} * {taken}",
-        "actor_id": "q.customer_id",
-        "reason": "''",
-        "reference": "'order ' || q.order_id",  # as the general path's "order <id>"
-        "note": "''",
-        "order_line_id": "q.line_id",
-    }
+    return posting_values_sql(
+        kind=MovementKind.CONSUMPTION,
+        quantity="(-q.quantity)",
+        product_id="q.product_id",
+        actor_id="q.customer_id",
+        reason="''",
+        reference="'order ' || q.order_id",  # as the general path's "order <id>"
+        note="''",
+        order_line_id="q.line_id",
+    )
 
 
 # order.placed's data as ordering.events.order_event writes it (decimals as text).
@@ -59,19 +55,23 @@ _PLACED_EVENT = f"""
             'reservation', NULL)
    FROM ordered AS o, q"""
 
-_ORDER_ONE_LINE = posting_with_sql(
-    before=f"""q AS (
+
+def _order_one_line_sql(*, before: str, source: str, customer: str) -> str:
+    """The statement for a customer whose id is ``customer`` (a SQL expression), read
+    from ``source`` (joined to the product: ``, name``) that ``before`` defines."""
+    return posting_with_sql(
+        before=f"""{before}q AS (
     SELECT p.id AS product_id, p.sku, p.name, p.price,
-           %(quantity)s::bigint AS quantity, %(customer)s::bigint AS customer_id,
+           %(quantity)s::bigint AS quantity, {customer}::bigint AS customer_id,
            nextval('{Order._meta.db_table}_id_seq') AS order_id,
            nextval('{OrderLine._meta.db_table}_id_seq') AS line_id
-      FROM {Product._meta.db_table} AS p
+      FROM {Product._meta.db_table} AS p{source}
      WHERE p.id = %(product)s::bigint AND p.is_active
        AND p.price * %(quantity)s::bigint <= {MAX_TOTAL}
 ), """,
-    row_from="q",
-    posting=_posting(),
-    after=f""",
+        row_from="q",
+        posting=_posting(),
+        after=f""",
 ordered AS (
     INSERT INTO {Order._meta.db_table} (id, customer_id, status, total, created_at)
     SELECT q.order_id, q.customer_id, '{OrderStatus.PLACED}', q.price * q.quantity,
@@ -84,27 +84,47 @@ line AS (
     SELECT q.line_id, q.order_id, q.product_id, q.price, q.quantity
       FROM q WHERE EXISTS (SELECT FROM u)
 )""",
-    events=_PLACED_EVENT,
-    result="SELECT o.id, o.created_at, o.total, q.line_id, q.product_id, q.sku, q.name,"
-    " q.price FROM ordered AS o, q",
+        events=_PLACED_EVENT,
+        result="SELECT o.id, o.created_at, o.total, q.line_id, q.product_id, q.sku, q.name,"
+        " q.price, q.customer_id FROM ordered AS o, q",
+    )
+
+
+_ORDER_ONE_LINE = _order_one_line_sql(before="", source="", customer="%(customer)s")
+# The same for the caller whose token it checks (accounts.authentication.TokenCheck),
+# if allowed to order (the orders endpoint's permission).
+_ORDER_ONE_LINE_CHECKED = _order_one_line_sql(
+    before=caller_sql(Role.CUSTOMER, Role.WAREHOUSE) + ", ",
+    source=", caller",
+    customer="caller.user_id",
 )
 
 
-def order_place_one_line(*, customer_id: int, product_id: int, quantity: int) -> Order | None:
+def order_place_one_line(
+    *,
+    customer_id: int | None = None,
+    check: TokenCheck | None = None,
+    product_id: int,
+    quantity: int,
+) -> Order | None:
     """Place an order of ``quantity`` units of one product at the default location, in
-    one statement; None, having written nothing, if it cannot be placed so (the caller
-    then takes the general path). Must run in the caller's outermost transaction, which
-    holds nothing else (alone, it runs as its own). Locks the balance row for the rest
-    of that statement (and the commit). Raises nothing of its own."""
+    one statement, for ``customer_id`` or else for the user whose token ``check`` names
+    (which the statement checks: no such user allowed to order, no order); None, having
+    written nothing, if it cannot be placed so (the caller then takes the general path).
+    Must run in the caller's outermost transaction, which holds nothing else (alone, it
+    runs as its own). Locks the balance row for the rest of that statement (and the
+    commit). Raises nothing of its own."""
+    params = {"product": product_id, "quantity": quantity}
+    if check is None:
+        sql, params["customer"] = _ORDER_ONE_LINE, customer_id
+    else:
+        sql, params = _ORDER_ONE_LINE_CHECKED, {**params, **check.params}
     with prepared_cursor() as cursor, sole_statement():
-        cursor.execute(
-            _ORDER_ONE_LINE,
-            {"product": product_id, "quantity": quantity, "customer": customer_id},
-        )
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
-    order_id, created_at, total, line_id, product_id, sku, name, price = row
+    order_id, created_at, total, line_id, product_id, sku, name, price, customer_id = row
     return placed_order(
         customer_id=customer_id,
         order_id=order_id,

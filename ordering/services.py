@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.authentication import TokenCheck
 from core.db import prepared_cursor
 from core.filtering import MAX_ID
 from ledger.exceptions import (
@@ -89,6 +90,23 @@ def order_place(
     return _order_place(customer_id=customer_id, quantities=quantities, location_id=location_id)
 
 
+def order_place_checked(*, check: TokenCheck, lines: Iterable[tuple[int, int]]) -> Order | None:
+    """order_place for the user whose token ``check`` names, checked by the order's own
+    statement, where the order is one that statement places: one product (named once
+    or more), at the default location, no reservation. None, having written nothing,
+    for any other order, a caller not allowed to order or an order the statement cannot
+    place; the caller then takes the usual way (check the token, then order_place),
+    which answers each case as it always does. So it raises nothing of its own, not
+    even for an unknown caller's mistakes. Locks as order_place does."""
+    quantities = merge_lines(lines)
+    if len(quantities) != 1:
+        return None
+    ((product_id, quantity),) = quantities.items()
+    if not (0 < product_id <= MAX_ID and 0 < quantity <= MAX_UNITS):
+        return None
+    return _order_place_one_line(check=check, product_id=product_id, quantity=quantity)
+
+
 def _check_size(quantities: dict[int, int]) -> None:
     if not 1 <= len(quantities) <= MAX_LINES:
         raise OrderTooLarge(f"An order has 1 to {MAX_LINES} products.")
@@ -97,9 +115,9 @@ def _check_size(quantities: dict[int, int]) -> None:
 
 
 @transaction.atomic
-def _order_place_one_line(*, customer_id: int, product_id: int, quantity: int) -> Order | None:
+def _order_place_one_line(**arguments) -> Order | None:
     """ordering.one_line in a transaction of its own: as its only statement, it runs alone."""
-    return order_place_one_line(customer_id=customer_id, product_id=product_id, quantity=quantity)
+    return order_place_one_line(**arguments)
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ from core.schema import raises
 from ledger.apis.conditional import IF_MATCH_HEADER, etag, expected_version, with_etag
 from ledger.apis.locations import LocationField
 from ledger.apis.output import MovementOutput, render_movement
+from ledger.checked_restock import stock_restock_checked
 from ledger.exceptions import InsufficientStock, InvalidIfMatch, UnknownLocation, VersionMismatch
 from ledger.models import AdjustmentReason
 from ledger.selectors import location_for_writes
@@ -76,18 +77,31 @@ class RestockApi(_StockWriteApi):
         )
 
 
-def _restock_fast(user, data, *, product_id: int) -> tuple:
-    """The plain restock (quantity, reference, note) for core.fastpath: the same
-    service and output as RestockApi."""
+def _restock_values(data) -> dict:
+    """The plain restock's input (quantity, reference, note) for core.fastpath, as
+    RestockApi's serializer would take it; else NotForFastPath."""
     values = only_keys(data, frozenset({"quantity"}), frozenset({"reference", "note"}))
-    movement = stock_restock(
-        product_id=product_id,
-        actor_id=user.id,
-        quantity=plain_int(values["quantity"], 1, 10**9),
-        reference=plain_text(values.get("reference", ""), 200),
-        note=plain_text(values.get("note", ""), 2000),
-    )
+    return {
+        "quantity": plain_int(values["quantity"], 1, 10**9),
+        "reference": plain_text(values.get("reference", ""), 200),
+        "note": plain_text(values.get("note", ""), 2000),
+    }
+
+
+def _restocked(movement) -> tuple:
     return render_movement(movement), status.HTTP_201_CREATED, {"ETag": etag(movement.seq)}
+
+
+def _restock_fast(user, data, *, product_id: int) -> tuple:
+    """The plain restock for core.fastpath: the same service and output as RestockApi."""
+    values = _restock_values(data)
+    return _restocked(stock_restock(product_id=product_id, actor_id=user.id, **values))
+
+
+def _restock_checked(check, data, *, product_id: int) -> tuple | None:
+    """_restock_fast for a token its statement checks (ledger.checked_restock)."""
+    movement = stock_restock_checked(check=check, product_id=product_id, **_restock_values(data))
+    return None if movement is None else _restocked(movement)
 
 
 restock_view = FastWrite(
@@ -95,6 +109,7 @@ restock_view = FastWrite(
     allowed=lambda user: has_role(user, Role.WAREHOUSE),
     handle=_restock_fast,
     allow="POST, OPTIONS",
+    handle_checked=_restock_checked,
 ).as_view()
 
 

@@ -57,16 +57,20 @@ def test_orders_restocks_and_lists_run_prepared_statements(customer, warehouse):
     for _ in range(6):
         assert customer.get("/api/v1/products/").status_code == 200
 
+    for _ in range(6):
+        stock_restock(product_id=product.id, quantity=1, actor_id=warehouse.user.id)
+
     prepared = _prepared()
     for start in (
         "WITH u AS ( UPDATE ledger_stockbalance",  # the posting
-        "SELECT t.digest, t.expiry",  # the token check
-        "WITH q AS ( SELECT p.id AS product_id",  # a one-line order, its line and posting
+        "SELECT t.digest, t.expiry",  # the token check (of the product list)
+        # a restock and a one-line order, each with its token check
+        "WITH caller AS ( SELECT u.id AS user_id",
         "SELECT count(*) FROM catalog_product",  # the product list's count
     ):
         assert any(text.startswith(start) for text in prepared), (start, list(prepared))
     response = customer.get(f"/api/v1/products/{product.id}/")
-    assert response.json()["on_hand"] == 100 - 6 + 6 * 2
+    assert response.json()["on_hand"] == 100 - 6 + 6 * 2 + 6
 
 
 def test_a_refused_posting_leaves_the_prepared_statements_usable(customer):
@@ -221,3 +225,18 @@ def test_a_transaction_the_caller_opened_by_hand_holds_the_posting(committed_db)
         transaction.set_autocommit(True)
     assert sent == ["BEGIN", "ROLLBACK"]
     assert _on_hand_elsewhere(product.id) == 5
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_a_long_statement_converted_once_binds_each_runs_parameters(named):
+    """prepared_cursor keeps psycopg's conversion of a statement of any length (a
+    posting's is longer than the 4,096 bytes psycopg itself caches): each run still
+    binds its own parameters, positional or named."""
+    padding = "/*" + "x" * 5000 + "*/"
+    placeholders = ("%(a)s", "%(b)s") if named else ("%s", "%s")
+    sql = f"SELECT {placeholders[0]}::int + {placeholders[1]}::int, {placeholders[1]}::text"
+    sql += padding
+    for a, b in ((1, 2), (10, 20), (7, -7)):
+        with prepared_cursor() as cursor:
+            cursor.execute(sql, {"a": a, "b": b} if named else [a, b, b])
+            assert cursor.fetchone() == (a + b, str(b))
