@@ -13,13 +13,15 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from accounts.authentication import TokenCheck
+from accounts.roles import Role
 from core.db import prepared_cursor
 from core.exceptions import InvalidInput
 from core.filtering import MAX_ID
 from ledger.exceptions import InvalidLineCount, InvalidQuantity, ReceiptNotFound, UnknownLocation
 from ledger.models import Location, Movement, MovementKind, Receipt
 from ledger.posting import Posting, movements_post
-from ledger.selectors import ProductRef, products_resolve
+from ledger.selectors import ProductRef, products_resolve, products_resolve_checked
 
 MAX_LINES = 5_000
 MAX_LINE_QUANTITY = 10**9
@@ -91,11 +93,43 @@ def receipt_create(
     InvalidInput (reference blank or too long), UnknownProducts (every unknown or
     archived product, ids and skus apart), UnknownLocation; nothing is written then.
     """
-    refs = _checked_lines(lines)
+    refs, reference = _checked_lines(lines), _checked_reference(reference)
+    products = products_resolve(refs=[ref for ref, _ in refs], active_only=True)
+    return _receipt(refs, products, location_id, reference, actor_id, dry_run)
+
+
+@transaction.atomic
+def receipt_create_checked(
+    *, check: TokenCheck, reference: str, lines: Iterable[tuple[ProductRef, int]]
+) -> Receipt | None:
+    """receipt_create at the default location for the user whose token ``check`` names,
+    checked by the receipt's first statement (a warehouse user: the receipts endpoint's
+    permission). None, having written nothing, if there is no such caller, or if the
+    input is one receipt_create refuses before that statement: the caller then takes
+    the usual way, which says why. Once the caller is known, raises and locks as
+    receipt_create does."""
+    try:
+        refs, reference = _checked_lines(lines), _checked_reference(reference)
+    except (InvalidLineCount, InvalidQuantity, InvalidInput):
+        return None
+    resolved = products_resolve_checked(
+        check=check, roles=(Role.WAREHOUSE,), refs=[ref for ref, _ in refs], active_only=True
+    )
+    if resolved is None:
+        return None
+    actor_id, products = resolved
+    return _receipt(refs, products, None, reference, actor_id, False)
+
+
+def _checked_reference(reference: str) -> str:
     reference = reference.strip()
     if not 0 < len(reference) <= MAX_REFERENCE_LENGTH:
         raise InvalidInput(f"A receipt's reference has 1 to {MAX_REFERENCE_LENGTH} characters.")
-    products = products_resolve(refs=[ref for ref, _ in refs], active_only=True)
+    return reference
+
+
+def _receipt(refs, products, location_id, reference, actor_id, dry_run) -> Receipt:
+    """The receipt of the checked ``refs`` whose products are resolved."""
     quantities: dict[int, int] = {}
     skus: dict[int, str] = {}
     for ref, quantity in refs:

@@ -28,6 +28,7 @@ from ledger.receipts import (
     MAX_LINES,
     MAX_REFERENCE_LENGTH,
     receipt_create,
+    receipt_create_checked,
     receipt_get,
 )
 from ledger.selectors import location_for_writes
@@ -160,20 +161,30 @@ def _plain_line(line) -> tuple[int | str, int]:
     return product, plain_int(line["quantity"], 1, MAX_LINE_QUANTITY)
 
 
-def _receipt_fast(user, data) -> tuple:
-    """The plain receipt (reference and lines, at the default location) for
-    core.fastpath: the same service and output as ReceiptCreateApi."""
+def _receipt_values(data) -> dict:
+    """The plain receipt's input (reference and lines, at the default location) for
+    core.fastpath, as ReceiptCreateApi's serializer would take it; else NotForFastPath."""
     values = only_keys(data, frozenset({"reference", "lines"}))
     lines = values["lines"]
     if type(lines) is not list or not 1 <= len(lines) <= MAX_LINES:
         raise NotForFastPath(lines)
-    receipt = receipt_create(
-        location_id=None,
-        reference=plain_text(values["reference"], MAX_REFERENCE_LENGTH, allow_blank=False),
-        lines=[_plain_line(line) for line in lines],
-        actor_id=user.id,
-    )
+    return {
+        "reference": plain_text(values["reference"], MAX_REFERENCE_LENGTH, allow_blank=False),
+        "lines": [_plain_line(line) for line in lines],
+    }
+
+
+def _receipt_fast(user, data) -> tuple:
+    """The plain receipt for core.fastpath: the same service and output as
+    ReceiptCreateApi."""
+    receipt = receipt_create(location_id=None, actor_id=user.id, **_receipt_values(data))
     return render_receipt(receipt), status.HTTP_201_CREATED, {}
+
+
+def _receipt_checked(check, data) -> tuple | None:
+    """_receipt_fast for a token the receipt's first statement checks."""
+    receipt = receipt_create_checked(check=check, **_receipt_values(data))
+    return None if receipt is None else (render_receipt(receipt), status.HTTP_201_CREATED, {})
 
 
 receipt_view = FastWrite(
@@ -181,6 +192,7 @@ receipt_view = FastWrite(
     allowed=lambda user: has_role(user, Role.WAREHOUSE),
     handle=_receipt_fast,
     allow="POST, OPTIONS",
+    handle_checked=_receipt_checked,
 ).as_view()
 
 

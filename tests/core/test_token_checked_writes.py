@@ -147,3 +147,34 @@ def test_the_sql_role_condition_agrees_with_has_role():
             cursor.execute(f"SELECT u.id FROM auth_user AS u WHERE {has_role_sql('u', *roles)}")
             in_sql = {row[0] for row in cursor.fetchall()}
         assert in_sql == {user.id for user in users if has_role(user, *roles)}, roles
+
+
+def _receive(client, lines):
+    return client.post("/api/v1/receipts/", {"reference": "DN-1", "lines": lines}, format="json")
+
+
+def test_a_receipts_first_statement_checks_its_token(warehouse, django_assert_num_queries):
+    first, second = ProductFactory(stock=1), ProductFactory()
+    lines = [{"product": first.id, "quantity": 2}, {"sku": second.sku, "quantity": 3}]
+    # The products with the token's check, the receipt row, the rows' lock, the
+    # posting, and the service's transaction as a savepoint inside the test's.
+    with django_assert_num_queries(6) as captured:
+        response = _receive(warehouse, lines)
+    assert response.status_code == 201, response.content
+    assert captured.captured_queries[1]["sql"].lstrip().startswith("WITH caller AS")
+    movements = Movement.objects.filter(receipt_id=response.json()["id"])
+    assert {m.actor_id for m in movements} == {warehouse.user.id}
+    assert sorted(m.quantity for m in movements) == [2, 3]
+
+
+def test_a_receipt_tells_unknown_products_only_to_the_warehouse(customer, auditor, warehouse):
+    lines = [{"product": 10**6, "quantity": 1}, {"sku": "NOPE", "quantity": 1}]
+    assert _receive(customer, lines).status_code == 403
+    assert _receive(auditor, lines).status_code == 403
+    bad = client_for(None)
+    bad.credentials(HTTP_AUTHORIZATION="Token " + "0" * 64)
+    assert _receive(bad, lines).status_code == 401
+    response = _receive(warehouse, lines)
+    assert response.status_code == 400
+    assert response.json()["code"] == "unknown_product"
+    assert not Movement.objects.filter(receipt_id__isnull=False).exists()
