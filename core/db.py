@@ -2,7 +2,8 @@
 and the prepared statements of the hot paths."""
 
 import datetime
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -169,6 +170,26 @@ def report_chunks(movements: QuerySet, chunk_size: int) -> Iterator:
         if len(rows) < chunk_size:
             return
         chunk = movements.filter(pk__lt=rows[-1].pk)
+
+
+def single_statement(service: Callable) -> Callable:
+    """Make ``service``, whose database work is one statement (nothing read before it,
+    nothing after), its own transaction, as ``transaction.atomic`` would, at less cost:
+    outside any transaction it runs in autocommit mode, so that the statement commits
+    or rolls back by itself, without BEGIN and COMMIT and without Django's bookkeeping
+    of an atomic block and of the connection's autocommit (~14 µs a call, with
+    sole_statement); inside the caller's transaction it is an atomic block (a
+    savepoint) of it, as usual. Takes no locks of its own."""
+    atomic = transaction.atomic(service)
+
+    @functools.wraps(service)
+    def run(*args, **kwargs):
+        connection = connections["default"]
+        if connection.in_atomic_block or not connection.get_autocommit():
+            return atomic(*args, **kwargs)
+        return service(*args, **kwargs)
+
+    return run
 
 
 @contextmanager

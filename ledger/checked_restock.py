@@ -4,11 +4,9 @@ token check and the posting took two. The statement is the one-movement posting
 (ledger.posting.posting_with_sql) with the movement's row selected from the caller: no
 authorized caller, no row, and nothing is written."""
 
-from django.db import transaction
-
 from accounts.authentication import TokenCheck, caller_sql
 from accounts.roles import Role
-from core.db import prepared_cursor, sole_statement
+from core.db import prepared_cursor, single_statement
 from core.filtering import MAX_ID
 from ledger.models import Movement, MovementKind
 from ledger.posting import (
@@ -37,18 +35,18 @@ _RESTOCK = posting_with_sql(
 )
 
 
-@transaction.atomic
+@single_statement
 def stock_restock_checked(
     *, check: TokenCheck, product_id: int, quantity: int, reference: str = "", note: str = ""
 ) -> Movement | None:
     """What ledger.services.stock_restock posts, at the default location, for the user
     ``check`` names if that user may restock; None, having written nothing, if not, or
     if the product or its balance row is missing (the caller then takes the usual way,
-    which says which). Locks the balance row. Raises nothing of its own; the quantity
-    must be positive."""
+    which says which). One statement, its own transaction (core.db.single_statement).
+    Locks the balance row. Raises nothing of its own; the quantity must be positive."""
     if not 0 < product_id <= MAX_ID:
         return None
-    with prepared_cursor() as cursor, sole_statement():
+    with prepared_cursor() as cursor:
         cursor.execute(
             _RESTOCK,
             {

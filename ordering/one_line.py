@@ -1,9 +1,10 @@
 """An order of one line at the default location, the most common order, placed by one
 statement: the product read, the order and its line written and the line's consumption
 posted (ledger.posting.posting_with_sql), run as its own transaction when nothing else
-is in it (core.db.sole_statement). The request then costs two round trips, the token
-check and this, where the general path takes five: the token check, BEGIN, the order,
-the posting and COMMIT.
+is in it (core.db.single_statement, in ordering.services). The request then costs one
+round trip where the general path takes five (the token check, BEGIN, the order, the
+posting and COMMIT): the statement checks the caller's token too, or, where the caller
+is already known, two.
 
 The order's and the line's ids are drawn from their sequences before anything is
 written, so that the movement's hash, computed by the UPDATE, covers the line's id as
@@ -19,7 +20,7 @@ from decimal import Decimal
 from accounts.authentication import TokenCheck, caller_sql
 from accounts.roles import Role
 from catalog.models import Product
-from core.db import prepared_cursor, sole_statement
+from core.db import prepared_cursor
 from core.instances import saved_instance
 from events.types import REGISTRY
 from ledger.models import MovementKind
@@ -111,15 +112,15 @@ def order_place_one_line(
     one statement, for ``customer_id`` or else for the user whose token ``check`` names
     (which the statement checks: no such user allowed to order, no order); None, having
     written nothing, if it cannot be placed so (the caller then takes the general path).
-    Must run in the caller's outermost transaction, which holds nothing else (alone, it
-    runs as its own). Locks the balance row for the rest of that statement (and the
-    commit). Raises nothing of its own."""
+    One statement, as its caller's whole transaction (core.db.single_statement). Locks
+    the balance row for the rest of that statement (and the commit). Raises nothing of
+    its own."""
     params = {"product": product_id, "quantity": quantity}
     if check is None:
         sql, params["customer"] = _ORDER_ONE_LINE, customer_id
     else:
         sql, params = _ORDER_ONE_LINE_CHECKED, {**params, **check.params}
-    with prepared_cursor() as cursor, sole_statement():
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:

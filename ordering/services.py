@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.authentication import TokenCheck
-from core.db import prepared_cursor
+from core.db import prepared_cursor, single_statement
 from core.filtering import MAX_ID
 from ledger.exceptions import (
     ExceedsReservation,
@@ -114,9 +114,9 @@ def _check_size(quantities: dict[int, int]) -> None:
         raise OrderTooLarge(f"An order has at most {MAX_UNITS} units.")
 
 
-@transaction.atomic
+@single_statement
 def _order_place_one_line(**arguments) -> Order | None:
-    """ordering.one_line in a transaction of its own: as its only statement, it runs alone."""
+    """ordering.one_line in a transaction of its own: its only statement."""
     return order_place_one_line(**arguments)
 
 

@@ -14,7 +14,9 @@ import pytest
 from django.db import connection, transaction
 from psycopg.pq import Trace
 
+from accounts.authentication import TokenCheck
 from core.db import prepared_cursor
+from ledger.checked_restock import stock_restock_checked
 from ledger.models import Movement
 from ledger.services import stock_restock
 from ordering.models import Order
@@ -240,3 +242,20 @@ def test_a_long_statement_converted_once_binds_each_runs_parameters(named):
         with prepared_cursor() as cursor:
             cursor.execute(sql, {"a": a, "b": b} if named else [a, b, b])
             assert cursor.fetchone() == (a + b, str(b))
+
+
+def test_a_single_statement_service_is_part_of_a_callers_transaction(committed_db, warehouse):
+    """core.db.single_statement: alone, the statement is its own transaction; inside a
+    caller's, a savepoint of it, undone with it."""
+    product = ProductFactory(stock=5)
+    token = warehouse._credentials["HTTP_AUTHORIZATION"].split()[1]
+    check = TokenCheck.of(token.encode())
+    with commands_sent() as sent:
+        assert stock_restock_checked(check=check, product_id=product.id, quantity=1)
+    assert sent == []
+    assert _on_hand_elsewhere(product.id) == 6
+    with commands_sent() as sent, pytest.raises(RuntimeError), transaction.atomic():
+        assert stock_restock_checked(check=check, product_id=product.id, quantity=3)
+        raise RuntimeError("the caller changes its mind")
+    assert sent == ["BEGIN", "ROLLBACK"]
+    assert _on_hand_elsewhere(product.id) == 6
