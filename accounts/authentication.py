@@ -42,8 +42,8 @@ SELECT t.digest, t.expiry, {", ".join(f'u."{c}"' for c in _USER_COLUMNS)},
 @dataclass(frozen=True)
 class TokenCheck:
     """A token to be checked by the statement that writes for its user, instead of by a
-    query of its own: a round trip less, which on a restock was a quarter of the
-    server's CPU. The statement selects the caller from ``caller_sql`` (a CTE) and
+    query of its own: a round trip less, which was about a quarter of a restock's CPU
+    in the app's process. The statement selects the caller from ``caller_sql`` (a CTE) and
     writes only if it found one; if it wrote nothing, the request takes the usual way,
     whose token check (TokenAuthentication) then says what was wrong, if anything.
 

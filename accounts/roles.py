@@ -45,10 +45,11 @@ def has_role_sql(user: str, *roles: str) -> str:
     user table): a superuser; or a member of the groups named by ``roles``; or, if
     ``roles`` holds the customer role, a member of none of the role groups."""
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
 
     membership = get_user_model().groups.through
     groups = (
-        f"SELECT FROM auth_group AS g JOIN {membership._meta.db_table} AS ug"
+        f"SELECT FROM {Group._meta.db_table} AS g JOIN {membership._meta.db_table} AS ug"
         f" ON ug.group_id = g.id WHERE ug.user_id = {user}.id AND g.name IN "
     )
 
