@@ -562,9 +562,11 @@ def _post_each(cursor, pairs: list[_Pair], actor_id: int | None, events) -> list
     refused = [pair for pair, row in posted if row is None]
     if refused:
         _raise_refusal(cursor, refused)
+    # One Location per location (a receipt's thousand rows share one), each built once.
+    codes = {location_id: code for _, (_, location_id, code, _) in found}
     locations = {
         location_id: Location.from_db(None, ["id", "code"], [location_id, code])
-        for _, (_, location_id, code, _) in found
+        for location_id, code in codes.items()
     }
     return [_posted(row, pair.postings[0], actor_id, locations) for pair, row in posted]
 
