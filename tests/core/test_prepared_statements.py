@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from psycopg.pq import Trace
 
 from accounts.authentication import TokenCheck
+from accounts.services import token_create
 from core.db import prepared_cursor
 from ledger.checked_restock import stock_restock_checked
 from ledger.models import Movement
@@ -248,8 +249,7 @@ def test_a_single_statement_service_is_part_of_a_callers_transaction(committed_d
     """core.db.single_statement: alone, the statement is its own transaction; inside a
     caller's, a savepoint of it, undone with it."""
     product = ProductFactory(stock=5)
-    token = warehouse._credentials["HTTP_AUTHORIZATION"].split()[1]
-    check = TokenCheck.of(token.encode())
+    check = TokenCheck.of(token_create(user=warehouse.user)[0].encode())
     with commands_sent() as sent:
         assert stock_restock_checked(check=check, product_id=product.id, quantity=1)
     assert sent == []
