@@ -547,28 +547,40 @@ def _post_one(cursor, pair: _Pair, actor_id: int | None, events, *, alone: bool)
 def _post_each(cursor, pairs: list[_Pair], actor_id: int | None, events) -> list[Movement]:
     """Post one movement to each of several balance rows: lock the rows in order, then
     one statement (_EACH_SQL) for all of them; raises as movements_post does."""
+    # The postings' arrays are built before the rows are locked: under the locks, the
+    # client adds only the rows' ids and reorder levels.
+    postings = [
+        _array(list(column), quoted=kind in _QUOTED)
+        for column, (_, kind) in zip(
+            zip(*(_posting_values(pair, actor_id) for pair in pairs), strict=True),
+            _POSTING_PARAMS,
+            strict=True,
+        )
+    ]
     found = _lock_rows(cursor, pairs)
     if len(found) < len(pairs):  # a product without the row: unknown
         locked = {id(pair) for pair, _ in found}
         _raise_refusal(cursor, [pair for pair in pairs if id(pair) not in locked])
-    values = [[row[0], row[3], *_posting_values(pair, actor_id)] for pair, row in found]
-    params = [
-        _array(list(column), quoted=kind in _QUOTED)
-        for column, (_, kind) in zip(zip(*values, strict=True), _EACH_PARAMS, strict=True)
-    ]
+    rows = [row for _, row in found]  # in the pairs' order
+    params = [_array([row[0] for row in rows]), _array([row[3] for row in rows]), *postings]
     cursor.execute(_each_sql(len(events)), params + _event_params(events))
-    rows = {(row[1], row[2]): row for row in cursor.fetchall()}
-    posted = [(pair, rows.get((pair.product_id, row[1]))) for pair, row in found]
-    refused = [pair for pair, row in posted if row is None]
-    if refused:
-        _raise_refusal(cursor, refused)
+    posted = {(row[1], row[2]): row for row in cursor.fetchall()}
     # One Location per location (a receipt's thousand rows share one), each built once.
-    codes = {location_id: code for _, (_, location_id, code, _) in found}
     locations = {
         location_id: Location.from_db(None, ["id", "code"], [location_id, code])
-        for location_id, code in codes.items()
+        for location_id, code in {row[1]: row[2] for row in rows}.items()
     }
-    return [_posted(row, pair.postings[0], actor_id, locations) for pair, row in posted]
+    movements = []
+    refused = []
+    for pair, row in found:
+        movement_row = posted.get((pair.product_id, row[1]))
+        if movement_row is None:
+            refused.append(pair)
+        elif not refused:
+            movements.append(_posted(movement_row, pair.postings[0], actor_id, locations))
+    if refused:
+        _raise_refusal(cursor, refused)
+    return movements
 
 
 def _posting_values(pair: _Pair, actor_id: int | None) -> list:
@@ -600,13 +612,33 @@ def _posted(row, posting: Posting, actor_id: int | None, locations: dict) -> Mov
         location = locations[location_id] = Location.from_db(
             None, ["id", "code"], [location_id, code]
         )
-    fields = _fields(
-        posting, product_id, location_id, seq, Figures(on_hand, reserved, incoming), at, actor_id
+    # Built at once, saved (a receipt builds a thousand while it holds their rows' locks).
+    movement = saved_instance(
+        Movement,
+        id=movement_id,
+        product_id=product_id,
+        location_id=location_id,
+        kind=posting.kind,
+        quantity=posting.quantity,
+        reason=posting.reason,
+        seq=seq,
+        balance_after=on_hand,
+        reserved_after=reserved,
+        incoming_after=incoming,
+        recorded_at=at,
+        actor_id=actor_id,
+        reference=posting.reference,
+        note=posting.note,
+        order_line_id=posting.order_line_id,
+        reverses_id=posting.reverses_id,
+        reservation_id=posting.reservation_id,
+        transfer_id=posting.transfer_id,
+        receipt_id=posting.receipt_id,
+        stocktake_id=posting.stocktake_id,
+        hash_version=CURRENT_VERSION,
+        hash=digest,
     )
-    fields["hash"] = digest
-    movement = _movement(fields, location)
-    movement.id = movement.pk = movement_id
-    movement._state.adding = False
+    movement._state.fields_cache = {_LOCATION_FIELD.cache_name: location}
     return movement
 
 
@@ -707,9 +739,19 @@ def _pairs_in_lock_order(cursor, postings: Sequence[Posting]) -> list[_Pair]:
             pairs[key] = _Pair(*key)
         pairs[key].add(posting)
     default_id = _prepare_named(cursor, set(pairs))
-    return sorted(
-        pairs.values(), key=lambda pair: (pair.product_id, pair.location_id or default_id or 0)
-    )
+    if default_id and any(pair.location_id is None for pair in pairs.values()):
+        # Some postings name locations and others leave it out: those are at the default
+        # location, named here by its id, so that a balance row is one pair however its
+        # postings named it (two pairs on one row would post one movement for both).
+        merged: dict[tuple[int, int | None], _Pair] = {}
+        for pair in pairs.values():
+            key = (pair.product_id, pair.location_id or default_id)
+            if key not in merged:
+                merged[key] = _Pair(*key)
+            for posting in pair.postings:
+                merged[key].add(posting)
+        pairs = merged
+    return sorted(pairs.values(), key=lambda pair: (pair.product_id, pair.location_id or 0))
 
 
 _LOCATION_FIELD = Movement._meta.get_field("location")

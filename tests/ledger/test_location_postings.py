@@ -250,6 +250,37 @@ def test_multi_location_postings_lock_in_product_then_location_order(store):
     assert_ledger_consistent()
 
 
+def test_postings_naming_the_default_location_by_id_and_by_omission_are_one_row(store):
+    """Two postings to one balance row, one naming the default location by its id and one
+    leaving it out (beside a posting elsewhere), post two movements in one chain."""
+    main = Location.objects.get(is_default=True)
+    product = ProductFactory(stock=10)
+    with transaction.atomic():
+        movements = movements_post(
+            postings=[
+                Posting(product_id=product.id, kind=MovementKind.CONSUMPTION, quantity=-1),
+                Posting(
+                    product_id=product.id,
+                    kind=MovementKind.CONSUMPTION,
+                    quantity=-2,
+                    location_id=main.id,
+                ),
+                Posting(
+                    product_id=product.id,
+                    kind=MovementKind.RESTOCK,
+                    quantity=5,
+                    location_id=store.id,
+                ),
+            ],
+            actor_id=None,
+        )
+    at_main = [(m.quantity, m.seq, m.balance_after) for m in movements if m.location_id == main.id]
+    assert at_main == [(-1, 2, 9), (-2, 3, 7)]
+    assert figures(product) == (7, 0, 0, 3)
+    assert figures(product, store) == (5, 0, 0, 1)
+    assert_ledger_consistent()
+
+
 def test_a_restock_at_a_named_location_costs_a_fixed_number_of_queries(
     warehouse, store, django_assert_max_num_queries
 ):
