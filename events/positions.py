@@ -4,8 +4,10 @@ A sequence gives numbers in the order transactions *draw* them, not the order th
 *commit*: a follower that has read position 11 could later find 10 committed. So:
 
 - every event's position is ``(transaction id << 20) + its number in the transaction``
-  (the column default, ``events_next_position()``, migration 0001): positions sort by
-  the id of the writing transaction;
+  (the column default, ``events_next_position()``, migration 0001; a statement that
+  writes many events takes their numbers at once with ``events_take_positions(n)``,
+  migration 0003, from the same counter): positions sort by the id of the writing
+  transaction;
 - a reader serves only positions below ``pg_snapshot_xmin(pg_current_snapshot()) << 20``:
   every transaction with a smaller id has finished (committed or rolled back), so no
   event below that mark can appear later. Transaction ids are assigned in increasing

@@ -202,14 +202,18 @@ _ALERT_TYPES = ("bigint", "bigint", "bigint", "bigint", "integer")
 # statement: the feed costs a posting no round trip. ``{extra}`` adds the caller's own
 # events (an order's order.placed) after the movements'.
 _EVENTS_SQL = (
-    ", e AS (INSERT INTO events_event (type, version, occurred_at, subject, data)"
-    " SELECT type, version, occurred_at, subject, data FROM ("
-    f" SELECT 0 AS k, m.id AS o, {ledger_events.type_sql()} AS type,"
+    ", ev AS (SELECT 0 AS k, m.id AS o, "
+    f"{ledger_events.type_sql()} AS type,"
     f" {ledger_events.VERSION} AS version, m.recorded_at AS occurred_at,"
     f" {ledger_events.SUBJECT_SQL} AS subject, {ledger_events.data_sql()} AS data"
     " FROM m JOIN catalog_product AS p ON p.id = m.product_id"
-    " JOIN ledger_location AS l ON l.id = m.location_id{extra}) AS x"
-    " ORDER BY k, o RETURNING position)"
+    " JOIN ledger_location AS l ON l.id = m.location_id{extra}),"
+    # The statement's positions taken at once (events migration 0003), numbered in
+    # (k, o) order: as the column's default would, one call for all of them.
+    " ep AS MATERIALIZED (SELECT events_take_positions((SELECT count(*) FROM ev)) AS first),"
+    " e AS (INSERT INTO events_event (position, type, version, occurred_at, subject, data)"
+    " SELECT ep.first + row_number() OVER (ORDER BY k, o) - 1, type, version, occurred_at,"
+    " subject, data FROM ev, ep ORDER BY k, o RETURNING position)"
 )
 _EXTRA_EVENT = (
     " UNION ALL SELECT 1, %s::bigint, %s::varchar, %s::smallint, clock_timestamp(),"

@@ -64,6 +64,50 @@ def test_positions_within_a_transaction_increase_from_its_id(db, thing_type):
     assert (first, second) == (xid << 20, (xid << 20) + 1)
 
 
+def test_a_posting_numbers_its_events_after_earlier_ones_and_before_later_ones(db, thing_type):
+    """A posting takes its events' positions at once (events_take_positions); they follow
+    the transaction's earlier events and precede its later ones, one apart, in movement
+    order."""
+    from ledger.models import Movement, MovementKind
+    from ledger.posting import Posting, movements_post
+    from tests.factories import ProductFactory
+
+    products = [ProductFactory() for _ in range(3)]
+    with transaction.atomic():
+        before = event_append(type="test.thing", subject="thing/1", data={})
+        movements = movements_post(
+            postings=[
+                Posting(product_id=p.id, kind=MovementKind.RESTOCK, quantity=2)
+                for p in reversed(products)
+            ],
+            actor_id=None,
+        )
+        after = event_append(type="test.thing", subject="thing/2", data={})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT position, (data->>'movement')::bigint FROM events_event"
+            " WHERE position > %s AND position < %s ORDER BY position",
+            [before, after],
+        )
+        rows = cursor.fetchall()
+    assert [position for position, _ in rows] == [before + 1, before + 2, before + 3]
+    assert after == before + 4
+    assert [movement for _, movement in rows] == sorted(m.id for m in movements)
+    assert Movement.objects.count() == 3
+
+
+def test_taking_no_positions_gives_none_and_no_transaction_id(db):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT events_take_positions(0), pg_current_xact_id_if_assigned()")
+        assert cursor.fetchone() == (None, None)
+    with (
+        pytest.raises(DatabaseError, match="not a number of events"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT events_take_positions(-1)")
+
+
 def test_create_user_makes_an_integration_user(db):
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
