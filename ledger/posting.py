@@ -32,7 +32,7 @@ from django.db import connection
 from catalog.exceptions import ProductNotFound
 from core.db import prepared_cursor, sole_statement
 from core.filtering import MAX_ID
-from core.instances import saved_instance
+from core.instances import saved_instance, saved_instance_of
 from events.services import event_append
 from events.types import REGISTRY
 from ledger import events as ledger_events
@@ -616,38 +616,29 @@ def _posted(row, posting: Posting, actor_id: int | None, locations: dict) -> Mov
         location = locations[location_id] = Location.from_db(
             None, ["id", "code"], [location_id, code]
         )
-    # Built at once, saved (a receipt builds a thousand while it holds their rows' locks).
-    movement = saved_instance(
-        Movement,
-        id=movement_id,
-        product_id=product_id,
-        location_id=location_id,
-        kind=posting.kind,
-        quantity=posting.quantity,
-        reason=posting.reason,
-        seq=seq,
-        balance_after=on_hand,
-        reserved_after=reserved,
-        incoming_after=incoming,
-        recorded_at=at,
-        actor_id=actor_id,
-        reference=posting.reference,
-        note=posting.note,
-        order_line_id=posting.order_line_id,
-        reverses_id=posting.reverses_id,
-        reservation_id=posting.reservation_id,
-        transfer_id=posting.transfer_id,
-        receipt_id=posting.receipt_id,
-        stocktake_id=posting.stocktake_id,
-        hash_version=CURRENT_VERSION,
-        hash=digest,
+    fields = _fields(
+        posting, product_id, location_id, seq, on_hand, reserved, incoming, at, actor_id
     )
+    fields["id"], fields["hash"] = movement_id, digest
+    # Built saved in one step (a receipt builds a thousand while it holds their locks).
+    movement = saved_instance_of(Movement, fields)
     movement._state.fields_cache = {_LOCATION_FIELD.cache_name: location}
     return movement
 
 
-def _fields(posting: Posting, product_id, location_id, seq, figures, recorded_at, actor_id):
-    """A movement's columns (all but id and hash) for ``posting``."""
+def _fields(
+    posting: Posting,
+    product_id,
+    location_id,
+    seq,
+    on_hand,
+    reserved,
+    incoming,
+    recorded_at,
+    actor_id,
+):
+    """A movement's columns (all but id and hash) for ``posting``, with its figures
+    after it."""
     return {
         "product_id": product_id,
         "location_id": location_id,
@@ -655,9 +646,9 @@ def _fields(posting: Posting, product_id, location_id, seq, figures, recorded_at
         "quantity": posting.quantity,
         "reason": posting.reason,
         "seq": seq,
-        "balance_after": figures.on_hand,
-        "reserved_after": figures.reserved,
-        "incoming_after": figures.incoming,
+        "balance_after": on_hand,
+        "reserved_after": reserved,
+        "incoming_after": incoming,
         "recorded_at": recorded_at,
         "actor_id": actor_id,
         "reference": posting.reference,
@@ -811,7 +802,15 @@ def _movements(pairs: list[_Pair], rows: dict, actor_id: int | None):
                     ]
                 )
             fields = _fields(
-                posting, pair.product_id, location_id, seq, figures, recorded_at, actor_id
+                posting,
+                pair.product_id,
+                location_id,
+                seq,
+                figures.on_hand,
+                figures.reserved,
+                figures.incoming,
+                recorded_at,
+                actor_id,
             )
             fields["hash"] = prev = movement_hash(prev_hash=prev, **fields)
             movements.append(_movement(fields, location))
