@@ -201,13 +201,14 @@ _ALERT_TYPES = ("bigint", "bigint", "bigint", "bigint", "integer")
 # The movements' events (ledger.events) and their webhook deliveries, in the same
 # statement: the feed costs a posting no round trip. ``{extra}`` adds the caller's own
 # events (an order's order.placed) after the movements'.
+_DATA_FROM, _DATA = ledger_events.data_sql()
 _EVENTS_SQL = (
     ", ev AS (SELECT 0 AS k, m.id AS o, "
     f"{ledger_events.type_sql()} AS type,"
     f" {ledger_events.VERSION} AS version, m.recorded_at AS occurred_at,"
-    f" {ledger_events.SUBJECT_SQL} AS subject, {ledger_events.data_sql()} AS data"
+    f" {ledger_events.SUBJECT_SQL} AS subject, {_DATA} AS data"
     " FROM m JOIN catalog_product AS p ON p.id = m.product_id"
-    " JOIN ledger_location AS l ON l.id = m.location_id{extra}),"
+    f" JOIN ledger_location AS l ON l.id = m.location_id, {_DATA_FROM}{{extra}}),"
     # The statement's positions taken at once (events migration 0003), numbered in
     # (k, o) order: as the column's default would, one call for all of them.
     " ep AS MATERIALIZED (SELECT events_take_positions((SELECT count(*) FROM ev)) AS first),"

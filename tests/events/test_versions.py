@@ -1,6 +1,8 @@
 """Event schema versions: an event keeps the version it was written with, and readers
 get it upcast to the type's current version. Events are append-only."""
 
+import json
+
 import pytest
 from django.db import DatabaseError, connection, transaction
 
@@ -94,6 +96,57 @@ def test_a_posting_numbers_its_events_after_earlier_ones_and_before_later_ones(d
     assert after == before + 4
     assert [movement for _, movement in rows] == sorted(m.id for m in movements)
     assert Movement.objects.count() == 3
+
+
+def test_a_movements_event_data_is_every_documented_field_of_the_movement(db):
+    from ledger.events import DATA_FIELDS
+    from ledger.receipts import receipt_create
+    from tests.factories import ProductFactory, UserFactory
+
+    actor = UserFactory()
+    products = [ProductFactory(sku=f"EV-{n}") for n in range(2)]
+    receipt = receipt_create(
+        location_id=None,
+        reference='DN "9"',
+        lines=[(p.id, 3 + n) for n, p in enumerate(products)],
+        actor_id=actor.id,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT type, subject, data FROM events_event WHERE type = 'receipt.received'"
+            " ORDER BY position"
+        )
+        events = [(kind, subject, json.loads(data)) for kind, subject, data in cursor.fetchall()]
+    expected = [
+        (
+            "receipt.received",
+            f"stock/{p.sku}/MAIN",
+            {
+                "movement": line.movement_id,
+                "product": p.id,
+                "kind": "restock",
+                "quantity": line.quantity,
+                "reason": "",
+                "seq": 1,
+                "on_hand": line.quantity,
+                "actor": actor.id,
+                "reference": 'DN "9"',
+                "order_line": None,
+                "reverses": None,
+                "location": "MAIN",
+                "reserved": 0,
+                "incoming": 0,
+                "reservation": None,
+                "transfer": None,
+                "receipt": receipt.id,
+                "stocktake": None,
+                "sku": p.sku,
+            },
+        )
+        for p, line in zip(products, receipt.receipt_lines, strict=True)
+    ]
+    assert events == expected
+    assert set(expected[0][2]) == {key for key, _, _, _ in DATA_FIELDS}
 
 
 def test_taking_no_positions_gives_none_and_no_transaction_id(db):
