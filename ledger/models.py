@@ -147,6 +147,7 @@ class Movement(models.Model):
         null=True,
         blank=True,
         related_name="movements",
+        db_index=False,  # the partial index below: only orders' movements have one
     )
     # No database foreign key: the table is partitioned (migration 0007), so nothing can
     # reference its id alone. The insert trigger checks the reversed movement exists and
@@ -253,6 +254,11 @@ class Movement(models.Model):
             # Most movements have no reference: index only those that do.
             models.Index(
                 fields=["reference"], condition=~Q(reference=""), name="movement_reference_idx"
+            ),
+            models.Index(
+                fields=["order_line"],
+                condition=Q(order_line__isnull=False),
+                name="movement_order_line_idx",
             ),
             models.Index(
                 fields=["reservation", "id"],
