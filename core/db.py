@@ -179,7 +179,12 @@ def single_statement(service: Callable) -> Callable:
     or rolls back by itself, without BEGIN and COMMIT and without Django's bookkeeping
     of an atomic block and of the connection's autocommit (~14 µs a call, with
     sole_statement); inside the caller's transaction it is an atomic block (a
-    savepoint) of it, as usual. Takes no locks of its own."""
+    savepoint) of it, as usual. Takes no locks of its own.
+
+    Only for a service that is one statement whatever its input. A restock or an
+    adjustment through ledger.services may be three (a named location is locked and its
+    balance row opened first), so it keeps its atomic block and puts sole_statement
+    around its posting, which skips BEGIN and COMMIT only when nothing ran before."""
     atomic = transaction.atomic(service)
 
     @functools.wraps(service)
