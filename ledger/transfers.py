@@ -35,19 +35,12 @@ from ledger.exceptions import (
 )
 from ledger.models import Location, MovementKind, Transfer, TransferLine, TransferStatus
 from ledger.posting import Posting, movements_post
+from ledger.reservations import merge_lines
 
 MAX_LINES = 1_000
 # Units of one line (a product named twice is added up first). TransferLine's counts
 # are PostgreSQL integers; this keeps their sums well inside them.
 MAX_QUANTITY = 10**9
-
-
-def merge_lines(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
-    """(product, quantity) pairs -> {product: total quantity}, first appearance first."""
-    merged: dict[int, int] = {}
-    for product_id, quantity in lines:
-        merged[product_id] = merged.get(product_id, 0) + quantity
-    return merged
 
 
 @transaction.atomic

@@ -26,11 +26,11 @@ from ledger.exceptions import (
 )
 from ledger.filters import TransferFilter
 from ledger.models import Transfer
+from ledger.reservations import merge_lines
 from ledger.selectors import location_for_transfers, transfer_get, transfer_list
 from ledger.transfers import (
     MAX_LINES,
     MAX_QUANTITY,
-    merge_lines,
     transfer_cancel,
     transfer_create,
     transfer_receive,
